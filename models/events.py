@@ -1,0 +1,195 @@
+"""The contract's input events (CONTRACT section 1) as strict pydantic v2 models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+from models.units import to_canonical
+
+EventId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+ShortId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+# The topic each type travels on, under the configurable prefix (CONTRACT section 1).
+TOPIC_SUFFIX_BY_TYPE: dict[str, str] = {
+    "infusion": "infusions",
+    "lab": "labs",
+    "adverse_event": "adverse-events",
+    "observation": "observations",
+    "disposition": "dispositions",
+}
+
+
+class Analyte(StrEnum):
+    IL6 = "IL6"
+    IFNG = "IFNG"
+    CRP = "CRP"
+    FERRITIN = "FERRITIN"
+    LDH = "LDH"
+    CREATININE = "CREATININE"
+    ANC = "ANC"
+    PLT = "PLT"
+    BM_BLASTS = "BM_BLASTS"
+    PB_BLASTS = "PB_BLASTS"
+    MRD = "MRD"
+
+
+class _Event(BaseModel):
+    """Fields common to every event; unknown extra fields are ignored."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    event_id: EventId
+    trial_id: ShortId
+    patient_id: ShortId
+    occurred_at: AwareDatetime
+
+
+class Infusion(_Event):
+    type: Literal["infusion"]
+    product: StrictStr
+    dose_cells_per_kg: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    lot: StrictStr | None = None
+
+
+class Lab(_Event):
+    """One lab result; `value` and `unit` are canonical after validation."""
+
+    type: Literal["lab"]
+    analyte: Analyte
+    value: NonNegative
+    unit: StrictStr
+    loinc: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _convert_to_canonical_unit(self) -> Lab:
+        value, unit = to_canonical(self.analyte.value, self.value, self.unit)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "unit", unit)
+        return self
+
+
+class AdverseEvent(_Event):
+    type: Literal["adverse_event"]
+    ae_id: Annotated[StrictStr, Field(min_length=1)]
+    term: Annotated[StrictStr, Field(min_length=1)]
+    grade: Annotated[StrictInt, Field(ge=1, le=5)]
+    onset_at: AwareDatetime
+    resolved_at: AwareDatetime | None = None
+    status: Literal["reported", "entered_in_error"] = "reported"
+    treatments: list[StrictStr] = Field(default_factory=list)
+
+
+OxygenDevice = Literal[
+    "room_air",
+    "blow_by",
+    "low_flow_cannula",
+    "high_flow_cannula",
+    "facemask",
+    "nonrebreather",
+    "venturi",
+    "cpap",
+    "bipap",
+    "mechanical_ventilation",
+]
+
+
+class OxygenSupport(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    device: OxygenDevice
+    flow_lpm: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class _Observation(_Event):
+    type: Literal["observation"]
+
+
+class Temperature(_Observation):
+    code: Literal["temperature_c"]
+    value: Finite
+
+
+class SystolicBloodPressure(_Observation):
+    code: Literal["systolic_bp_mmhg"]
+    value: Finite
+
+
+class Vasopressors(_Observation):
+    code: Literal["vasopressors"]
+    value: Annotated[StrictInt, Field(ge=0)]
+
+
+class Oxygen(_Observation):
+    code: Literal["oxygen"]
+    value: OxygenSupport
+
+
+class IceScore(_Observation):
+    code: Literal["ice_score"]
+    value: Annotated[StrictInt, Field(ge=0, le=10)]
+
+
+class Consciousness(_Observation):
+    code: Literal["consciousness"]
+    value: Literal["awake", "awakens_to_voice", "awakens_to_touch", "unarousable"]
+
+
+class Seizure(_Observation):
+    code: Literal["seizure"]
+    value: Literal["none", "self_limiting", "prolonged"]
+
+
+class MotorWeakness(_Observation):
+    code: Literal["motor_weakness"]
+    value: StrictBool
+
+
+class CerebralEdema(_Observation):
+    code: Literal["cerebral_edema"]
+    value: Literal["none", "focal", "diffuse"]
+
+
+class AntiCytokineGiven(_Observation):
+    code: Literal["anti_cytokine_given"]
+    value: StrictBool
+
+
+Observation = Annotated[
+    Temperature
+    | SystolicBloodPressure
+    | Vasopressors
+    | Oxygen
+    | IceScore
+    | Consciousness
+    | Seizure
+    | MotorWeakness
+    | CerebralEdema
+    | AntiCytokineGiven,
+    Field(discriminator="code"),
+]
+
+
+class Disposition(_Event):
+    type: Literal["disposition"]
+    status: Literal["death", "withdrawn", "lost_to_follow_up"]
+    cause: StrictStr | None = None
+
+
+Event = Annotated[
+    Infusion | Lab | AdverseEvent | Observation | Disposition,
+    Field(discriminator="type"),
+]
