@@ -1,0 +1,116 @@
+"""The worker's HTTP API (CONTRACT 6), as an aiohttp application over a read-only state view."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
+
+from models.cohort import cohort_reports
+from models.patient import PatientRecord
+from models.summary import patient_summary
+from streams.metrics import Metrics
+
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+class StateView(Protocol):
+    """What the API reads; the worker and the tests provide it."""
+
+    def records(self, trial_id: str | None = None) -> Iterable[PatientRecord]: ...
+
+    def record(self, trial_id: str, patient_id: str) -> PatientRecord | None: ...
+
+    def trial_ids(self) -> list[str]: ...
+
+    def recent_alerts(self, trial_id: str | None = None) -> list[dict]: ...
+
+    def is_consuming(self) -> bool: ...
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _bearer_middleware(token: SecretStr | None):
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is None or request.path in OPEN_PATHS:
+            return await handler(request)
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response(
+                {"error": "missing or wrong bearer token"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await handler(request)
+
+    return check
+
+
+def _parse_as_of(request: web.Request) -> datetime:
+    raw = request.query.get("as_of")
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise web.HTTPBadRequest(
+            text='{"error": "as_of must be an RFC 3339 timestamp with offset"}',
+            content_type="application/json",
+        )
+    return value
+
+
+def build_api(view: StateView, metrics: Metrics, token: SecretStr | None) -> web.Application:
+    """The aiohttp application; the bearer token guards all but /healthz and /metrics."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/healthz")
+    async def healthz(request: web.Request) -> web.Response:
+        ok = view.is_consuming()
+        return web.json_response({"consuming": ok}, status=200 if ok else 503)
+
+    @routes.get("/metrics")
+    async def prometheus(request: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @routes.get("/trials")
+    async def trials(request: web.Request) -> web.Response:
+        return web.json_response({"trials": view.trial_ids()})
+
+    @routes.get("/trials/{trial_id}/report")
+    async def report(request: web.Request) -> web.Response:
+        trial_id, as_of = request.match_info["trial_id"], _parse_as_of(request)
+        found = cohort_reports(view.records(trial_id), as_of.timestamp())
+        if not found:
+            raise web.HTTPNotFound(
+                text='{"error": "unknown trial"}', content_type="application/json"
+            )
+        return web.json_response(found[0])
+
+    @routes.get("/trials/{trial_id}/patients/{patient_id}")
+    async def patient(request: web.Request) -> web.Response:
+        record = view.record(request.match_info["trial_id"], request.match_info["patient_id"])
+        if record is None:
+            raise web.HTTPNotFound(
+                text='{"error": "unknown patient"}', content_type="application/json"
+            )
+        return web.json_response(patient_summary(record, _parse_as_of(request).timestamp()))
+
+    @routes.get("/alerts")
+    async def alerts(request: web.Request) -> web.Response:
+        return web.json_response({"alerts": view.recent_alerts(request.query.get("trial_id"))})
+
+    app = web.Application(middlewares=[_bearer_middleware(token)])
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,100 @@
+"""The Faust app: topics, tables and the agent that feeds the processing core.
+
+The agent stays short: decode and apply through `Pipeline`, publish what it returns.
+At-least-once (see README, "Delivery guarantees"): a patient's alerts are acknowledged
+by the broker before the patient's record (with its seen event ids and alerted levels)
+is written to the table, so a crash between the two replays the event and re-sends the
+same `alert_id` rather than losing the alert.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from models.cohort import cohort_reports
+from models.patient import PatientRecord
+from streams.deadletter import dead_letter_headers
+from streams.faust_settings import faust_settings
+from streams.metrics import Metrics
+from streams.pipeline import Handled, Pipeline, record_key
+from streams.settings import Settings
+from streams.tables import TableRecords
+
+
+class Worker:
+    """One cartwatch worker: the Faust app and the read-only view the API serves."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics(registry or CollectorRegistry())
+        self.app = faust.App("cartwatch", **faust_settings(settings))
+        self.type_by_topic = settings.input_topics
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.inputs = self.app.topic(*self.type_by_topic, **raw)
+        self.alerts_topic = self.app.topic(settings.alerts_topic, **raw)
+        self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
+        self.patient_to_record = self.app.GlobalTable(
+            "patient_to_record",
+            key_serializer="raw",
+            value_serializer="json",
+            partitions=settings.topic_partitions,
+        )
+        self.store = TableRecords(self.patient_to_record)
+        self.pipeline = Pipeline(self.store, settings.thresholds)
+        self._recent_alerts: deque[dict] = deque(maxlen=settings.recent_alerts)
+        self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
+        self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
+
+    async def _process_patient_events(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            handled = self.pipeline.handle(event.value, self.type_by_topic.get(message.topic))
+            self.metrics.events.labels(handled.event_type, handled.outcome).inc()
+            if handled.outcome == "invalid":
+                await self._dead_letter(message, handled.reasons)
+            elif handled.outcome == "accepted":
+                await self._publish_alerts(handled, message.timestamp)
+                self.store.commit(handled.record_key)
+
+    async def _dead_letter(self, message: faust.types.Message, reasons: list[str]) -> None:
+        headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
+        await self.dead_letter_topic.send(key=message.key, value=message.value, headers=headers)
+        self.metrics.dead_letters.labels(message.topic).inc()
+
+    async def _publish_alerts(self, handled: Handled, record_timestamp: float) -> None:
+        for alert in handled.alerts:
+            sent = await self.alerts_topic.send(
+                key=alert.patient_id.encode() if alert.patient_id else None,
+                value=alert.model_dump_json().encode(),
+            )
+            await sent  # the broker has it before the record says it was alerted
+            self.metrics.alerts.labels(alert.rule, alert.severity).inc()
+            self.metrics.event_to_alert.observe(max(0.0, time.time() - record_timestamp))
+            self._recent_alerts.appendleft(alert.model_dump())
+
+    async def _refresh_gauges(self) -> None:
+        for report in cohort_reports(self.store.all(), time.time()):
+            self.metrics.observe_report(report)
+
+    # -- the read-only view served by the API (streams.api.StateView) --
+
+    def records(self, trial_id: str | None = None) -> Iterable[PatientRecord]:
+        return self.store.all(trial_id)
+
+    def record(self, trial_id: str, patient_id: str) -> PatientRecord | None:
+        return self.store.get(record_key(trial_id, patient_id))
+
+    def trial_ids(self) -> list[str]:
+        return sorted({r.trial_id for r in self.store.all()})
+
+    def recent_alerts(self, trial_id: str | None = None) -> list[dict]:
+        return [a for a in self._recent_alerts if trial_id in (None, a["trial_id"])]
+
+    def is_consuming(self) -> bool:
+        consumer = self.app.consumer
+        return bool(consumer and consumer.assignment())

@@ -1,0 +1,88 @@
+"""The `cartwatch` command line (CONTRACT 6): one entry point, `--help` on every command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from streams.settings import Settings
+
+# CLI options that override the environment, named as the CARTWATCH_* variables.
+_SETTING_OPTIONS = {
+    "kafka_bootstrap": "Kafka bootstrap servers (CARTWATCH_KAFKA_BOOTSTRAP)",
+    "topic_prefix": "prefix of every topic (CARTWATCH_TOPIC_PREFIX)",
+    "database_url": "SQLAlchemy database URL (CARTWATCH_DATABASE_URL)",
+    "api_port": "HTTP API port (CARTWATCH_API_PORT)",
+    "api_token": "bearer token the API requires (CARTWATCH_API_TOKEN)",
+}
+
+
+def _timestamp(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (RFC 3339 needs one)")
+    return value
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    for name, help_text in _SETTING_OPTIONS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help=help_text)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the options given on the command line."""
+    given = {k: getattr(args, k) for k in _SETTING_OPTIONS if getattr(args, k, None) is not None}
+    return Settings(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="cartwatch", description="Monitoring of CAR T-cell therapy trials over Kafka."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the whole system on one machine, no set-up")
+    demo.add_argument("--once", action="store_true", help="exit after the final report")
+    demo.add_argument("--seed", type=int, default=2026, help="simulator seed")
+    demo.add_argument(
+        "--duration", type=float, default=60.0, help="seconds to stream the trial over"
+    )
+
+    sub.add_parser("broker", help="run the embedded Kafka-compatible development broker")
+    sub.add_parser("worker", help="run the stream processors and the HTTP API")
+
+    produce = sub.add_parser("produce", help="publish a file of events to their topics")
+    produce.add_argument("events", type=Path, help="JSON Lines file of events")
+
+    replay = sub.add_parser("replay", help="offline run of a file through the same core")
+    replay.add_argument("events", type=Path, help="JSON Lines file of events")
+    replay.add_argument("--as-of", type=_timestamp, required=True, help="RFC 3339 timestamp")
+    replay.add_argument("--report-out", type=Path, required=True, help="REPORT.json path")
+    replay.add_argument("--alerts-out", type=Path, required=True, help="ALERTS.jsonl path")
+
+    simulate = sub.add_parser("simulate", help="a synthetic trial calibrated to the publication")
+    simulate.add_argument("--seed", type=int, default=2026, help="random seed")
+    target = simulate.add_mutually_exclusive_group()
+    target.add_argument("--out", type=Path, help="write JSON Lines here (default: stdout)")
+    target.add_argument("--publish", action="store_true", help="publish to Kafka instead")
+
+    for command in sub.choices.values():
+        _add_setting_options(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `cartwatch` console script."""
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    from streams import commands  # heavy imports only once a command runs
+
+    handler = getattr(commands, f"run_{args.command}")
+    return handler(args, settings) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

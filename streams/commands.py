@@ -1,0 +1,78 @@
+"""What each `cartwatch` command does; the parser lives in `streams.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from streams.settings import Settings
+
+
+def run_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Offline replay of a file: REPORT.json and ALERTS.jsonl (CONTRACT 5)."""
+    from streams.replay import replay_file
+
+    result = replay_file(
+        args.events, args.as_of, args.report_out, args.alerts_out, settings.thresholds
+    )
+    print(
+        f"replay: {result.accepted} accepted, {result.duplicates} duplicates, "
+        f"{len(result.invalid)} invalid, {result.after_as_of} after as_of; "
+        f"{len(result.alerts)} alerts",
+        file=sys.stderr,
+    )
+    for number, reasons in result.invalid:
+        print(f"  line {number}: invalid: {'; '.join(reasons)}", file=sys.stderr)
+    return 0
+
+
+def run_produce(args: argparse.Namespace, settings: Settings) -> int:
+    """Publish a file of events to their topics."""
+    from streams.producer import produce_lines
+
+    with args.events.open("rb") as fh:
+        sent = produce_lines(fh, settings, source=f"file:{args.events.name}")
+    for topic, n in sorted(sent.items()):
+        print(f"{topic}: {n}", file=sys.stderr)
+    return 0
+
+
+def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    """Write or publish the synthetic trial."""
+    from streams.simulator import simulate_trial
+
+    trial = simulate_trial(seed=args.seed)
+    print(f"simulate: data cut {trial.data_cut.isoformat()}", file=sys.stderr)
+    if args.publish:
+        from streams.producer import produce_lines
+
+        sent = produce_lines(trial.lines(), settings, source=f"simulate:{args.seed}")
+        print(f"simulate: published {sum(sent.values())} messages", file=sys.stderr)
+    elif args.out:
+        with args.out.open("wb") as fh:
+            fh.writelines(line + b"\n" for line in trial.lines())
+    else:
+        sys.stdout.buffer.writelines(line + b"\n" for line in trial.lines())
+    return 0
+
+
+def run_broker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the embedded development broker in the foreground."""
+    from streams.broker import run_broker
+
+    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    return run_broker(port)
+
+
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the stream processors and the HTTP API until SIGTERM or Ctrl-C."""
+    from streams.worker_main import run_worker
+
+    return run_worker(settings)
+
+
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """The whole system on one machine."""
+    from streams.demo import run_demo
+
+    return run_demo(settings, seed=args.seed, duration=args.duration, once=args.once)

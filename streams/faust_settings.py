@@ -1,0 +1,35 @@
+"""Faust configuration derived from cartwatch settings, with embedded-broker workarounds."""
+
+from __future__ import annotations
+
+from streams.broker import is_embedded_broker
+from streams.settings import Settings
+
+
+def faust_settings(settings: Settings) -> dict:
+    """Keyword arguments for `faust.App`."""
+    conf: dict = {
+        "broker": f"kafka://{settings.kafka_bootstrap}",
+        "store": "memory://",
+        "datadir": settings.data_dir,
+        "topic_partitions": settings.topic_partitions,
+        "web_enabled": False,  # the API is our own aiohttp app (streams.api), token-guarded
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
+    }
+    if is_embedded_broker(settings.kafka_bootstrap):
+        conf |= embedded_broker_workarounds()
+    return conf
+
+
+def embedded_broker_workarounds() -> dict:
+    """Settings that work around defects of the embedded Tansu broker (README: "Embedded broker").
+
+    Tansu answers ListOffsets(latest) with the first offset of the last batch when that
+    batch holds several records, so a table restored from its changelog stops short.
+    One record per batch makes "latest" right.
+    """
+    return {"producer_max_batch_size": 1}

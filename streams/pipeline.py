@@ -1,0 +1,81 @@
+"""One raw message through the core: decode, route check, deduplicate, apply, evaluate rules.
+
+The worker and `cartwatch replay` both call `Pipeline.handle`; only the record store differs
+(a Faust table in the worker, a dict offline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from alerts.engine import process_event
+from alerts.model import AlertRaised
+from alerts.rules import RuleThresholds
+from models.codec import decode_event
+from models.errors import InvalidEvent
+from models.events import Event
+from models.patient import PatientRecord
+
+Outcome = Literal["accepted", "duplicate", "invalid"]
+
+
+@dataclass(slots=True)
+class Handled:
+    """What one message did."""
+
+    outcome: Outcome
+    event: Event | None = None
+    reasons: list[str] = field(default_factory=list)
+    alerts: list[AlertRaised] = field(default_factory=list)
+    record_key: str | None = None
+
+    @property
+    def event_type(self) -> str:
+        return self.event.type if self.event is not None else "unknown"
+
+
+def record_key(trial_id: str, patient_id: str) -> str:
+    """Table key of a patient: unambiguous whatever characters the ids hold."""
+    return json.dumps([trial_id, patient_id], ensure_ascii=False)
+
+
+def decode(raw: bytes, expected_type: str | None = None) -> Event:
+    """Decode and check the message travels on its type's topic; raise InvalidEvent."""
+    event = decode_event(raw)
+    if expected_type is not None and event.type != expected_type:
+        raise InvalidEvent([f"type: {event.type!r} does not belong on the {expected_type} topic"])
+    return event
+
+
+class Pipeline:
+    """The processing core bound to a record store and the rule thresholds."""
+
+    def __init__(
+        self, records: MutableMapping[str, PatientRecord], thresholds: RuleThresholds
+    ) -> None:
+        self.records = records
+        self.thresholds = thresholds
+
+    def handle(
+        self, raw: bytes, expected_type: str | None = None, now: datetime | None = None
+    ) -> Handled:
+        """Process one raw message; never raises for bad input."""
+        try:
+            event = decode(raw, expected_type)
+        except InvalidEvent as exc:
+            return Handled("invalid", reasons=exc.reasons)
+        return self.apply(event, now)
+
+    def apply(self, event: Event, now: datetime | None = None) -> Handled:
+        """Apply a decoded event to its patient's record and evaluate the rules."""
+        key = record_key(event.trial_id, event.patient_id)
+        record = self.records.get(key) or PatientRecord(event.trial_id, event.patient_id)
+        done = process_event(record, event, self.thresholds, now)
+        if done.outcome == "duplicate":
+            return Handled("duplicate", event=event, record_key=key)
+        self.records[key] = record
+        return Handled("accepted", event=event, alerts=done.alerts, record_key=key)

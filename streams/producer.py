@@ -1,0 +1,90 @@
+"""`cartwatch produce`: publish a file of events to their topics, keyed by patient_id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaProducer
+
+from models.errors import InvalidEvent
+from models.events import TOPIC_SUFFIX_BY_TYPE
+from streams.deadletter import dead_letter_headers
+from streams.pipeline import decode
+from streams.settings import Settings
+
+
+@dataclass(slots=True)
+class Routed:
+    """Where one line goes: its type's topic, or straight to the dead-letter topic."""
+
+    topic: str
+    key: bytes | None
+    reasons: list[str] | None = None
+
+
+def route(raw: bytes, settings: Settings) -> Routed:
+    """The line's topic from its `type`, its key from `patient_id` (best effort, not validation).
+
+    A line whose type cannot be read cannot reach a worker, so it is dead-lettered here
+    with the decoder's reasons; anything else is left for the worker to validate.
+    """
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        obj = None
+    suffix = TOPIC_SUFFIX_BY_TYPE.get(obj.get("type")) if isinstance(obj, dict) else None
+    if suffix is None:
+        try:
+            decode(raw)
+            reasons = ["type: missing or unknown"]
+        except InvalidEvent as exc:
+            reasons = exc.reasons
+        return Routed(settings.dead_letter_topic, None, reasons)
+    patient = obj.get("patient_id")
+    return Routed(settings.topic(suffix), patient.encode() if isinstance(patient, str) else None)
+
+
+def kafka_producer(settings: Settings) -> KafkaProducer:
+    """A producer that waits for every replica (acks=all) and keeps order per partition."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_in_flight_requests_per_connection=1,
+        retries=5,
+    )
+
+
+def publish_line(
+    producer: KafkaProducer, raw: bytes, settings: Settings, source: str, number: int
+) -> Routed:
+    """Send one line to its topic; an unroutable line goes to the dead-letter topic."""
+    routed = route(raw, settings)
+    headers = None
+    if routed.reasons is not None:
+        headers = dead_letter_headers(source, -1, number, routed.reasons)
+    producer.send(routed.topic, key=routed.key, value=raw, headers=headers)
+    return routed
+
+
+def produce_lines(
+    lines: Iterable[bytes], settings: Settings, source: str, producer: KafkaProducer | None = None
+) -> dict[str, int]:
+    """Publish each non-blank line; returns how many went to each topic."""
+    own = producer is None
+    producer = producer or kafka_producer(settings)
+    sent: dict[str, int] = {}
+    try:
+        for number, raw in enumerate(lines, start=1):
+            raw = raw.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            routed = publish_line(producer, raw, settings, source, number)
+            sent[routed.topic] = sent.get(routed.topic, 0) + 1
+        producer.flush()
+    finally:
+        if own:
+            producer.close()
+    return sent

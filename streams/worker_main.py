@@ -1,0 +1,48 @@
+"""Run a worker: the Faust app, its HTTP API, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from faust.worker import Worker as FaustWorker
+from mode import Service
+
+from streams.api import build_api
+from streams.app import Worker
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ApiServer(Service):
+    """The aiohttp API as a mode service, started and stopped with the worker."""
+
+    def __init__(self, app: web.Application, host: str, port: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.web_app, self.host, self.port = app, host, port
+        self.runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        self.runner = web.AppRunner(self.web_app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, self.port).start()
+        log.info("API listening on http://%s:%s", self.host, self.port)
+
+    async def on_stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def run_worker(settings: Settings) -> int:
+    """Block running one worker; returns the exit code."""
+    worker = Worker(settings)
+    api = ApiServer(
+        build_api(worker, worker.metrics, settings.api_token), settings.api_host, settings.api_port
+    )
+    faust_worker = FaustWorker(worker.app, api, loglevel="INFO", quiet=True)
+    try:
+        faust_worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
