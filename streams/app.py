@@ -10,7 +10,6 @@ same `alert_id` rather than losing the alert.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Iterable
 
 import faust
@@ -40,13 +39,16 @@ class Worker:
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
         self.patient_to_record = self.app.GlobalTable(
             "patient_to_record",
-            key_serializer="raw",
-            value_serializer="json",
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+            partitions=settings.topic_partitions,
+        )
+        self.alert_id_to_alert = self.app.GlobalTable(
+            "alert_id_to_alert",
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
             partitions=settings.topic_partitions,
         )
         self.store = TableRecords(self.patient_to_record)
         self.pipeline = Pipeline(self.store, settings.thresholds)
-        self._recent_alerts: deque[dict] = deque(maxlen=settings.recent_alerts)
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
 
@@ -75,7 +77,7 @@ class Worker:
             await sent  # the broker has it before the record says it was alerted
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - record_timestamp))
-            self._recent_alerts.appendleft(alert.model_dump())
+            self.alert_id_to_alert[alert.alert_id] = alert.model_dump()
 
     async def _refresh_gauges(self) -> None:
         for report in cohort_reports(self.store.all(), time.time()):
@@ -93,7 +95,9 @@ class Worker:
         return sorted({r.trial_id for r in self.store.all()})
 
     def recent_alerts(self, trial_id: str | None = None) -> list[dict]:
-        return [a for a in self._recent_alerts if trial_id in (None, a["trial_id"])]
+        alerts = [a for a in self.alert_id_to_alert.values() if trial_id in (None, a["trial_id"])]
+        alerts.sort(key=lambda a: (a["detected_at"], a["alert_id"]), reverse=True)
+        return alerts[: self.settings.recent_alerts]
 
     def is_consuming(self) -> bool:
         consumer = self.app.consumer

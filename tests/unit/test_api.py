@@ -1,0 +1,120 @@
+"""The HTTP API over a state view: routes, bearer token, and no patient id in /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from alerts.rules import RuleThresholds
+from models.patient import PatientRecord
+from streams.api import build_api
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline, record_key
+
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "examples" / "events.jsonl"
+
+
+class ExampleView:
+    """A real StateView over records built by the pipeline from the contract's example."""
+
+    def __init__(self, consuming: bool = True) -> None:
+        self.store: dict[str, PatientRecord] = {}
+        self.alerts: list[dict] = []
+        pipeline = Pipeline(self.store, RuleThresholds())
+        for raw in EXAMPLES.read_bytes().splitlines():
+            self.alerts[:0] = [a.model_dump() for a in pipeline.handle(raw).alerts]
+        self.consuming = consuming
+
+    def records(self, trial_id: str | None = None) -> Iterable[PatientRecord]:
+        return [r for r in self.store.values() if trial_id in (None, r.trial_id)]
+
+    def record(self, trial_id: str, patient_id: str) -> PatientRecord | None:
+        return self.store.get(record_key(trial_id, patient_id))
+
+    def trial_ids(self) -> list[str]:
+        return sorted({r.trial_id for r in self.store.values()})
+
+    def recent_alerts(self, trial_id: str | None = None) -> list[dict]:
+        return [a for a in self.alerts if trial_id in (None, a["trial_id"])]
+
+    def is_consuming(self) -> bool:
+        return self.consuming
+
+
+def _call(path: str, token: str | None = None, header: str | None = None, view=None):
+    async def go():
+        metrics = Metrics(CollectorRegistry())
+        metrics.events.labels("lab", "accepted").inc()
+        app = build_api(view or ExampleView(), metrics, SecretStr(token) if token else None)
+        async with TestClient(TestServer(app)) as client:
+            headers = {"Authorization": header} if header else {}
+            response = await client.get(path, headers=headers)
+            return response.status, await response.text()
+
+    return asyncio.run(go())
+
+
+def test_trials_lists_the_known_trial_ids():
+    status, body = _call("/trials")
+    assert status == 200
+    assert json.loads(body) == {"trials": ["CART19-ALL-01"]}
+
+
+def test_the_report_has_the_contract_shape_as_of_a_given_instant():
+    status, body = _call("/trials/CART19-ALL-01/report?as_of=2025-02-08T00:00:00%2B01:00")
+    report = json.loads(body)
+    assert status == 200
+    assert report["trial_id"] == "CART19-ALL-01"
+    assert report["efficacy"]["remission"]["n"] == 0  # the marrow comes in March
+    assert report["safety"]["crs"]["by_grade"]["2"] == 1
+
+
+def test_as_of_without_an_offset_is_a_clear_400():
+    status, body = _call("/trials/CART19-ALL-01/report?as_of=2025-02-08T00:00:00")
+    assert status == 400
+    assert "offset" in body
+
+
+def test_an_unknown_trial_or_patient_is_404():
+    assert _call("/trials/NOPE/report")[0] == 404
+    assert _call("/trials/CART19-ALL-01/patients/NOPE")[0] == 404
+
+
+def test_a_patients_state_shows_response_and_worst_grades():
+    status, body = _call("/trials/CART19-ALL-01/patients/S01-0007")
+    state = json.loads(body)
+    assert status == 200
+    assert state["best_response"] == "CR"
+    assert state["mrd_negative"] is True
+    assert (state["crs_worst_grade"], state["icans_worst_grade"]) == (2, 2)
+
+
+def test_alerts_are_newest_first_and_filter_by_trial():
+    alerts = json.loads(_call("/alerts?trial_id=CART19-ALL-01")[1])["alerts"]
+    assert [a["rule"] for a in alerts] == ["icans_grade", "crs_grade"]
+    assert json.loads(_call("/alerts?trial_id=OTHER")[1])["alerts"] == []
+
+
+def test_with_a_token_every_endpoint_but_healthz_and_metrics_answers_401_without_it():
+    for path in ("/trials", "/alerts", "/trials/CART19-ALL-01/report"):
+        assert _call(path, token="s3cret")[0] == 401
+        assert _call(path, token="s3cret", header="Bearer wrong")[0] == 401
+        assert _call(path, token="s3cret", header="Bearer s3cret")[0] == 200
+    assert _call("/healthz", token="s3cret")[0] == 200
+    assert _call("/metrics", token="s3cret")[0] == 200
+
+
+def test_healthz_is_503_until_the_worker_consumes():
+    assert _call("/healthz", view=ExampleView(consuming=False))[0] == 503
+
+
+def test_metrics_expose_the_counters_in_prometheus_format():
+    status, body = _call("/metrics")
+    assert status == 200
+    assert 'cartwatch_events_processed_total{outcome="accepted",type="lab"} 1.0' in body

@@ -1,0 +1,86 @@
+"""The processing core shared by the worker and replay."""
+
+from __future__ import annotations
+
+import json
+
+from alerts.rules import RuleThresholds
+from models.patient import PatientRecord
+from streams.pipeline import Pipeline, record_key
+
+BASE = {"trial_id": "T1", "patient_id": "P1"}
+
+
+def _raw(**fields) -> bytes:
+    return json.dumps(BASE | fields).encode()
+
+
+def _pipeline() -> tuple[Pipeline, dict[str, PatientRecord]]:
+    records: dict[str, PatientRecord] = {}
+    return Pipeline(records, RuleThresholds()), records
+
+
+def _infusion(event_id: str = "i1") -> bytes:
+    return _raw(
+        event_id=event_id,
+        type="infusion",
+        occurred_at="2025-01-01T10:00:00+00:00",
+        product="CD19 CAR-T",
+        dose_cells_per_kg=1e6,
+    )
+
+
+def test_a_valid_message_is_accepted_and_stored_under_its_patient():
+    pipeline, records = _pipeline()
+    handled = pipeline.handle(_infusion(), expected_type="infusion")
+    assert handled.outcome == "accepted"
+    assert handled.event_type == "infusion"
+    assert records[record_key("T1", "P1")].infusions
+
+
+def test_a_second_message_with_the_same_event_id_is_a_duplicate():
+    pipeline, records = _pipeline()
+    pipeline.handle(_infusion())
+    handled = pipeline.handle(_infusion())
+    assert handled.outcome == "duplicate"
+    assert len(records[record_key("T1", "P1")].infusions) == 1
+
+
+def test_bad_input_is_invalid_with_its_reasons_and_never_raises():
+    pipeline, records = _pipeline()
+    for raw in (b"not json", b"[]", b"", _raw(event_id="x", type="lab")):
+        handled = pipeline.handle(raw)
+        assert handled.outcome == "invalid"
+        assert handled.reasons
+        assert handled.event_type == "unknown"
+    assert records == {}
+
+
+def test_an_event_on_another_types_topic_is_invalid():
+    pipeline, _ = _pipeline()
+    handled = pipeline.handle(_infusion(), expected_type="lab")
+    assert handled.outcome == "invalid"
+    assert "does not belong on the lab topic" in handled.reasons[0]
+
+
+def test_record_keys_do_not_collide_whatever_the_ids_hold():
+    assert record_key("T:1", "P") != record_key("T", ":1P")
+    assert record_key('T"', "P") != record_key("T", '"P')
+
+
+def test_an_alert_is_returned_with_the_event_that_caused_it():
+    pipeline, _ = _pipeline()
+    pipeline.handle(_infusion())
+    handled = pipeline.handle(
+        _raw(
+            event_id="ae1",
+            type="adverse_event",
+            occurred_at="2025-01-03T10:00:00+00:00",
+            ae_id="A1",
+            term="CRS",
+            grade=3,
+            onset_at="2025-01-03T08:00:00+00:00",
+        )
+    )
+    assert [a.alert_id for a in handled.alerts] == ["T1:P1:crs_grade:3"]
+    assert handled.alerts[0].source_event_id == "ae1"

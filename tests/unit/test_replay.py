@@ -1,0 +1,67 @@
+"""`cartwatch replay`: lines in file order, as_of, invalid lines counted, outputs written."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from alerts.rules import RuleThresholds
+from streams.cli import main
+from streams.replay import replay
+
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "examples" / "events.jsonl"
+AS_OF = datetime.fromisoformat("2025-06-01T00:00:00+00:00")
+
+
+def _lines() -> list[bytes]:
+    return EXAMPLES.read_bytes().splitlines()
+
+
+def test_the_contract_example_gives_one_cr_with_mrd_negativity_and_two_alerts():
+    result = replay(_lines(), AS_OF, RuleThresholds())
+    (trial,) = result.report["trials"]
+    assert trial["n_infused"] == 1
+    assert trial["efficacy"]["cr"]["n"] == 1
+    assert trial["efficacy"]["mrd_negative"]["n"] == 1
+    assert [a.alert_id for a in result.alerts] == [
+        "CART19-ALL-01:S01-0007:crs_grade:2",
+        "CART19-ALL-01:S01-0007:icans_grade:2",
+    ]
+
+
+def test_lines_after_as_of_are_skipped_and_fire_nothing():
+    as_of = datetime.fromisoformat("2025-02-08T00:00:00+01:00")
+    result = replay(_lines(), as_of, RuleThresholds())
+    assert [a.rule for a in result.alerts] == ["crs_grade"]
+    assert result.after_as_of == 8
+    assert result.report["trials"][0]["efficacy"]["remission"]["n"] == 0
+
+
+def test_invalid_lines_are_counted_with_their_line_number_and_never_fatal():
+    lines = [b"{oops", *_lines(), b'{"type": "lab"}']
+    result = replay(lines, AS_OF, RuleThresholds())
+    assert [n for n, _ in result.invalid] == [1, len(lines)]
+    assert result.accepted == 16
+
+
+def test_the_command_writes_the_report_and_the_alerts(tmp_path: Path):
+    report, alerts = tmp_path / "report.json", tmp_path / "alerts.jsonl"
+    code = main(
+        [
+            "replay",
+            str(EXAMPLES),
+            "--as-of",
+            "2025-06-01T00:00:00Z",
+            "--report-out",
+            str(report),
+            "--alerts-out",
+            str(alerts),
+        ]
+    )
+    assert code == 0
+    written = json.loads(report.read_text())
+    assert written["as_of"] == "2025-06-01T00:00:00+00:00"
+    assert [t["trial_id"] for t in written["trials"]] == ["CART19-ALL-01"]
+    rules = [json.loads(line)["rule"] for line in alerts.read_text().splitlines()]
+    assert rules == ["crs_grade", "icans_grade"]
