@@ -1,0 +1,379 @@
+"""CONTRACT section 1: what the codec accepts, and every reason it refuses the rest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from models.codec import decode_event
+from models.errors import InvalidEvent
+from models.events import AdverseEvent, Disposition, Infusion, Lab, Oxygen
+from tests.unit.builders import (
+    adverse_event,
+    at,
+    decode,
+    disposition,
+    infusion,
+    lab,
+    observation,
+)
+
+
+def reasons_for(event: dict | bytes) -> list[str]:
+    raw = event if isinstance(event, bytes) else json.dumps(event).encode()
+    with pytest.raises(InvalidEvent) as caught:
+        decode_event(raw)
+    assert caught.value.reasons, "an invalid message must carry at least one reason"
+    return caught.value.reasons
+
+
+def rejected_field(event: dict, field: str) -> None:
+    reasons = reasons_for(event)
+    assert any(r.startswith(f"{field}") for r in reasons), reasons
+
+
+# --- every type decodes ------------------------------------------------------------
+
+
+def test_an_infusion_decodes_with_its_fields() -> None:
+    event = decode(infusion(at(0), event_id="inf-1"))
+    assert isinstance(event, Infusion)
+    assert (event.event_id, event.trial_id, event.patient_id) == ("inf-1", "T1", "P1")
+    assert event.dose_cells_per_kg == 1_000_000
+
+
+def test_the_lot_of_an_infusion_is_optional() -> None:
+    event = infusion(at(0))
+    del event["lot"]
+    assert decode(event).lot is None
+
+
+def test_a_lab_decodes_and_its_loinc_is_optional() -> None:
+    event = lab("IL6", 184.5, at(1))
+    assert isinstance(decode(event), Lab)
+    assert decode({**event, "loinc": "26881-3"}).loinc == "26881-3"
+
+
+def test_an_adverse_event_defaults_to_status_reported_and_no_treatments() -> None:
+    event = adverse_event("CRS", 2, at(1))
+    del event["resolved_at"]
+    decoded = decode(event)
+    assert isinstance(decoded, AdverseEvent)
+    assert decoded.status == "reported"
+    assert decoded.resolved_at is None
+    assert decoded.treatments == []
+
+
+def test_an_adverse_event_accepts_entered_in_error_and_a_list_of_treatments() -> None:
+    event = {**adverse_event("CRS", 2, at(1), status="entered_in_error")}
+    event["treatments"] = ["tocilizumab", "corticosteroids"]
+    decoded = decode(event)
+    assert decoded.status == "entered_in_error"
+    assert decoded.treatments == ["tocilizumab", "corticosteroids"]
+
+
+def test_an_adverse_event_of_any_other_term_is_accepted() -> None:
+    assert decode(adverse_event("Febrile neutropenia", 3, at(2))).term == "Febrile neutropenia"
+
+
+@pytest.mark.parametrize("status", ["death", "withdrawn", "lost_to_follow_up"])
+def test_every_disposition_status_is_accepted(status: str) -> None:
+    event = decode({**disposition(status, at(30)), "cause": "progression"})
+    assert isinstance(event, Disposition)
+    assert event.status == status
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        ("temperature_c", 39.1),
+        ("temperature_c", 39),
+        ("systolic_bp_mmhg", 85),
+        ("vasopressors", 0),
+        ("vasopressors", 2),
+        ("oxygen", {"device": "low_flow_cannula", "flow_lpm": 4}),
+        ("oxygen", {"device": "room_air", "flow_lpm": None}),
+        ("ice_score", 0),
+        ("ice_score", 10),
+        ("consciousness", "awakens_to_touch"),
+        ("seizure", "prolonged"),
+        ("motor_weakness", True),
+        ("cerebral_edema", "diffuse"),
+        ("anti_cytokine_given", False),
+    ],
+)
+def test_every_observation_code_accepts_its_value(code: str, value: object) -> None:
+    assert decode(observation(code, value, at(1))).code == code
+
+
+def test_a_str_message_decodes_like_bytes() -> None:
+    event = infusion(at(0))
+    assert decode_event(json.dumps(event)) == decode(event)
+
+
+# --- strict types ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (lab("CRP", "12.5", at(1)), "value"),
+        ({**infusion(at(0)), "dose_cells_per_kg": "1000000"}, "dose_cells_per_kg"),
+        (observation("temperature_c", "39.1", at(1)), "value"),
+        (observation("ice_score", "7", at(1)), "value"),
+        (adverse_event("CRS", "2", at(1)), "grade"),
+    ],
+)
+def test_a_string_where_a_number_is_due_is_invalid(event: dict, field: str) -> None:
+    rejected_field(event, field)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (lab("CRP", True, at(1)), "value"),
+        ({**infusion(at(0)), "dose_cells_per_kg": True}, "dose_cells_per_kg"),
+        (observation("temperature_c", True, at(1)), "value"),
+        (observation("vasopressors", True, at(1)), "value"),
+        (observation("ice_score", False, at(1)), "value"),
+        (adverse_event("CRS", True, at(1)), "grade"),
+    ],
+)
+def test_a_boolean_where_a_number_is_due_is_invalid(event: dict, field: str) -> None:
+    rejected_field(event, field)
+
+
+@pytest.mark.parametrize("grade", [2.0, 2.5])
+def test_a_grade_that_is_a_float_is_invalid(grade: float) -> None:
+    rejected_field(adverse_event("CRS", grade, at(1)), "grade")
+
+
+@pytest.mark.parametrize("count", [1.0, 1.5, -1])
+def test_vasopressors_must_be_a_non_negative_integer(count: float) -> None:
+    rejected_field(observation("vasopressors", count, at(1)), "value")
+
+
+@pytest.mark.parametrize("flag", ["true", 1, "yes"])
+def test_a_boolean_observation_takes_only_a_json_boolean(flag: object) -> None:
+    rejected_field(observation("motor_weakness", flag, at(1)), "value")
+
+
+@pytest.mark.parametrize("grade", [0, 6, -1])
+def test_a_grade_outside_one_to_five_is_invalid(grade: int) -> None:
+    rejected_field(adverse_event("CRS", grade, at(1)), "grade")
+
+
+@pytest.mark.parametrize("grade", [1, 5])
+def test_grades_one_and_five_are_valid(grade: int) -> None:
+    assert decode(adverse_event("ICANS", grade, at(1))).grade == grade
+
+
+def test_a_lab_value_of_zero_is_valid_and_below_zero_is_not() -> None:
+    assert decode(lab("MRD", 0, at(1))).value == 0
+    rejected_field(lab("MRD", -0.001, at(1)), "value")
+
+
+def test_a_dose_must_be_above_zero() -> None:
+    rejected_field({**infusion(at(0)), "dose_cells_per_kg": 0}, "dose_cells_per_kg")
+
+
+@pytest.mark.parametrize("literal", [b"Infinity", b"NaN", b"-Infinity"])
+def test_a_non_finite_lab_value_is_invalid(literal: bytes) -> None:
+    raw = json.dumps(lab("CRP", 1.5, at(1))).encode().replace(b"1.5", literal)
+    rejected_field(raw, "value")
+
+
+# --- timestamps --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["occurred_at", "onset_at", "resolved_at"])
+def test_a_timestamp_without_offset_is_invalid(field: str) -> None:
+    event = adverse_event("CRS", 2, at(1), resolved=at(3))
+    event[field] = "2025-01-08T10:00:00"
+    rejected_field(event, field)
+
+
+@pytest.mark.parametrize("stamp", ["2025-01-08", 1736326800, "yesterday", ""])
+def test_a_timestamp_that_is_not_rfc3339_date_time_is_invalid(stamp: object) -> None:
+    rejected_field({**disposition("death", at(1)), "occurred_at": stamp}, "occurred_at")
+
+
+def test_the_same_instant_in_two_offsets_is_the_same_time() -> None:
+    utc = decode({**infusion(at(0)), "occurred_at": "2025-02-05T09:15:00Z"})
+    paris = decode({**infusion(at(0)), "occurred_at": "2025-02-05T10:15:00+01:00"})
+    assert utc.occurred_at == paris.occurred_at
+
+
+# --- unknown names -------------------------------------------------------------------
+
+
+def test_an_unknown_type_is_invalid() -> None:
+    rejected_field({**infusion(at(0)), "type": "vital"}, "type")
+
+
+def test_a_missing_type_is_invalid() -> None:
+    event = infusion(at(0))
+    del event["type"]
+    rejected_field(event, "type")
+
+
+def test_an_unknown_analyte_is_invalid() -> None:
+    rejected_field(lab("TROPONIN", 3.0, at(1), unit="ng/L"), "analyte")
+
+
+def test_an_unknown_unit_is_invalid() -> None:
+    rejected_field(lab("CRP", 3.0, at(1), unit="mmol/L"), "unit")
+
+
+def test_an_unknown_observation_code_is_invalid() -> None:
+    rejected_field(observation("heart_rate", 110, at(1)), "code")
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        ("consciousness", "drowsy"),
+        ("seizure", "brief"),
+        ("cerebral_edema", "mild"),
+    ],
+)
+def test_an_unknown_observation_value_is_invalid(code: str, value: str) -> None:
+    rejected_field(observation(code, value, at(1)), "value")
+
+
+def test_an_unknown_adverse_event_status_is_invalid() -> None:
+    rejected_field(adverse_event("CRS", 2, at(1), status="deleted"), "status")
+
+
+def test_an_unknown_disposition_status_is_invalid() -> None:
+    rejected_field(disposition("discharged", at(1)), "status")
+
+
+# --- every reason, every malformed message ----------------------------------------------
+
+
+def test_every_bad_field_is_reported_not_only_the_first() -> None:
+    event = lab("CRP", "high", at(1), event_id="", patient="P" * 65)
+    event["occurred_at"] = "2025-01-08T10:00:00"
+    reasons = reasons_for(event)
+    for field in ("event_id", "patient_id", "occurred_at", "value"):
+        assert any(r.startswith(field) for r in reasons), (field, reasons)
+    assert len(reasons) == 4
+
+
+def test_every_missing_field_is_reported() -> None:
+    reasons = reasons_for({"type": "adverse_event"})
+    for field in ("event_id", "trial_id", "patient_id", "occurred_at", "ae_id", "term"):
+        assert any(r.startswith(field) for r in reasons), (field, reasons)
+    for field in ("grade", "onset_at"):
+        assert any(r.startswith(field) for r in reasons), (field, reasons)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"not json", b'{"event_id": "e1", ', b"\xff\xfe\x00", b"", b"{'a': 1}"]
+)
+def test_bytes_that_are_not_json_are_invalid(raw: bytes) -> None:
+    reasons = reasons_for(raw)
+    assert any("JSON" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b"42", b'"infusion"', b"null", b"true"])
+def test_json_that_is_not_an_object_is_invalid(raw: bytes) -> None:
+    reasons_for(raw)
+
+
+# --- lengths of ids ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"), [("event_id", 128), ("trial_id", 64), ("patient_id", 64)]
+)
+def test_an_id_at_its_maximum_length_is_valid(field: str, limit: int) -> None:
+    event = {**infusion(at(0)), field: "x" * limit}
+    assert getattr(decode(event), field) == "x" * limit
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"), [("event_id", 128), ("trial_id", 64), ("patient_id", 64)]
+)
+def test_an_id_one_character_too_long_is_invalid(field: str, limit: int) -> None:
+    rejected_field({**infusion(at(0)), field: "x" * (limit + 1)}, field)
+
+
+@pytest.mark.parametrize("field", ["event_id", "trial_id", "patient_id"])
+def test_an_empty_id_is_invalid(field: str) -> None:
+    rejected_field({**infusion(at(0)), field: ""}, field)
+
+
+@pytest.mark.parametrize("field", ["event_id", "trial_id", "patient_id"])
+def test_an_id_that_is_a_number_is_invalid(field: str) -> None:
+    rejected_field({**infusion(at(0)), field: 12345}, field)
+
+
+def test_id_lengths_count_characters_not_bytes() -> None:
+    event = decode({**infusion(at(0)), "patient_id": "é" * 64})
+    assert len(event.patient_id) == 64
+
+
+# --- oxygen, ICE score ---------------------------------------------------------------
+
+
+def test_oxygen_is_an_object_with_device_and_flow() -> None:
+    event = decode(observation("oxygen", {"device": "high_flow_cannula", "flow_lpm": 30}, at(1)))
+    assert isinstance(event, Oxygen)
+    assert (event.value.device, event.value.flow_lpm) == ("high_flow_cannula", 30)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "low_flow_cannula",
+        6,
+        {"device": "helmet", "flow_lpm": 6},
+        {"flow_lpm": 6},
+        {"device": "facemask", "flow_lpm": "6"},
+        {"device": "facemask", "flow_lpm": True},
+    ],
+)
+def test_oxygen_that_is_not_a_valid_object_is_invalid(value: object) -> None:
+    rejected_field(observation("oxygen", value, at(1)), "value")
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "room_air",
+        "blow_by",
+        "low_flow_cannula",
+        "high_flow_cannula",
+        "facemask",
+        "nonrebreather",
+        "venturi",
+        "cpap",
+        "bipap",
+        "mechanical_ventilation",
+    ],
+)
+def test_every_oxygen_device_of_the_contract_is_accepted(device: str) -> None:
+    value = {"device": device, "flow_lpm": None}
+    assert decode(observation("oxygen", value, at(1))).value.device == device
+
+
+@pytest.mark.parametrize("score", [-1, 11, 5.0])
+def test_an_ice_score_outside_zero_to_ten_or_not_an_integer_is_invalid(score: float) -> None:
+    rejected_field(observation("ice_score", score, at(1)), "value")
+
+
+# --- extra fields -----------------------------------------------------------------
+
+
+def test_extra_fields_are_ignored() -> None:
+    plain = decode(infusion(at(0), event_id="inf-x"))
+    extended = decode({**infusion(at(0), event_id="inf-x"), "site": "Paris", "v": 2})
+    assert extended == plain
+
+
+def test_extra_fields_inside_the_oxygen_object_are_ignored() -> None:
+    value = {"device": "facemask", "flow_lpm": 8, "fio2": 0.4}
+    assert decode(observation("oxygen", value, at(1))).value.flow_lpm == 8
