@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-from models.units import to_canonical
+from models.units import check_unit, to_canonical
+
+# RFC 3339 section 5.6 date-time: full date, T (or a space, as its note allows), full
+# time with seconds, optional fraction, and a mandatory offset (Z or +hh:mm / -hh:mm).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string")
+    if not _RFC3339.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an RFC 3339 timestamp with offset (e.g. 2025-02-07T14:00:00+01:00)"
+        )
+    return datetime.fromisoformat(value.upper())  # strict mode wants a datetime; t and z too
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 EventId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 ShortId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -55,7 +77,7 @@ class _Event(BaseModel):
     event_id: EventId
     trial_id: ShortId
     patient_id: ShortId
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
 
 
 class Infusion(_Event):
@@ -74,6 +96,14 @@ class Lab(_Event):
     unit: StrictStr
     loinc: StrictStr | None = None
 
+    @field_validator("unit")
+    @classmethod
+    def _unit_is_accepted(cls, unit: str, info: ValidationInfo) -> str:
+        analyte = info.data.get("analyte")  # absent when the analyte itself is invalid
+        if analyte is not None:
+            check_unit(analyte.value, unit)
+        return unit
+
     @model_validator(mode="after")
     def _convert_to_canonical_unit(self) -> Lab:
         value, unit = to_canonical(self.analyte.value, self.value, self.unit)
@@ -87,8 +117,8 @@ class AdverseEvent(_Event):
     ae_id: Annotated[StrictStr, Field(min_length=1)]
     term: Annotated[StrictStr, Field(min_length=1)]
     grade: Annotated[StrictInt, Field(ge=1, le=5)]
-    onset_at: AwareDatetime
-    resolved_at: AwareDatetime | None = None
+    onset_at: Timestamp
+    resolved_at: Timestamp | None = None
     status: Literal["reported", "entered_in_error"] = "reported"
     treatments: list[StrictStr] = Field(default_factory=list)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from fractions import Fraction
 
 from scipy.stats import binomtest
 
-# Survival is a product of floats: 0.75 * (2/3) lands a hair under or over 0.5. A step
-# of a real survival curve is at least 1/n, far above this tolerance for any trial.
-_TOLERANCE = 1e-9
+# Survival is a product of floats, which can land a hair either side of 0.5 (0.75 * 2/3).
+# Near 0.5 the product is recomputed exactly with fractions, so "<= 0.5" is exact.
+_NEAR_HALF = 1e-9
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
@@ -26,8 +27,19 @@ def km_median(times: Sequence[float], events: Sequence[bool]) -> float | None:
     At tied times the events are taken before the censorings: a subject censored
     at t is still at risk at t.
     """
-    rows = sorted(zip(times, events, strict=True))
-    at_risk, survival, i = len(rows), 1.0, 0
+    steps: list[tuple[int, int]] = []  # (deaths, at risk) of each event time so far
+    survival = 1.0
+    for t, deaths, at_risk in _event_times(sorted(zip(times, events, strict=True))):
+        steps.append((deaths, at_risk))
+        survival *= 1.0 - deaths / at_risk
+        if survival < 0.5 - _NEAR_HALF or (survival <= 0.5 + _NEAR_HALF and _exact(steps) <= 0.5):
+            return float(t)
+    return None
+
+
+def _event_times(rows: list[tuple[float, bool]]):
+    """(time, deaths, at risk) at each distinct time with at least one event."""
+    at_risk, i = len(rows), 0
     while i < len(rows):
         t, deaths, leaving = rows[i][0], 0, 0
         while i < len(rows) and rows[i][0] == t:
@@ -35,11 +47,15 @@ def km_median(times: Sequence[float], events: Sequence[bool]) -> float | None:
             leaving += 1
             i += 1
         if deaths:
-            survival *= 1.0 - deaths / at_risk
-            if survival <= 0.5 + _TOLERANCE:
-                return float(t)
+            yield t, deaths, at_risk
         at_risk -= leaving
-    return None
+
+
+def _exact(steps: list[tuple[int, int]]) -> Fraction:
+    survival = Fraction(1)
+    for deaths, at_risk in steps:
+        survival *= Fraction(at_risk - deaths, at_risk)
+    return survival
 
 
 def reverse_km_median(times: Sequence[float], ended_in_death: Sequence[bool]) -> float | None:

@@ -29,15 +29,23 @@ def canonical_unit(analyte: str) -> str:
     return _UNITS[analyte][0]
 
 
-def to_canonical(analyte: str, value: float, unit: str) -> tuple[float, str]:
-    """Convert `value` in `unit` to the analyte's canonical unit, or raise InvalidUnit."""
+def _factor(analyte: str, unit: str) -> float | None:
     canonical, equivalents = _UNITS[analyte]
     unit = unit.replace(GREEK_MU, MICRO_SIGN)
-    if unit == canonical:
-        return value, canonical
-    factor = equivalents.get(unit)
-    if factor is None:
+    return 1.0 if unit == canonical else equivalents.get(unit)
+
+
+def check_unit(analyte: str, unit: str) -> None:
+    """Raise InvalidUnit unless `unit` is the analyte's canonical unit or an equivalent."""
+    if _factor(analyte, unit) is None:
+        canonical, equivalents = _UNITS[analyte]
         accepted = ", ".join([canonical, *equivalents])
-        raise InvalidUnit(f"unit: {unit!r} is not accepted for {analyte} (accepted: {accepted})")
+        raise InvalidUnit(f"{unit!r} is not accepted for {analyte} (accepted: {accepted})")
+
+
+def to_canonical(analyte: str, value: float, unit: str) -> tuple[float, str]:
+    """Convert `value` in `unit` to the analyte's canonical unit, or raise InvalidUnit."""
+    check_unit(analyte, unit)
+    factor = _factor(analyte, unit)
     # Factor 1.0 keeps the value bit-identical; others scale it.
-    return (value if factor == 1.0 else value * factor), canonical
+    return (value if factor == 1.0 else value * factor), canonical_unit(analyte)
