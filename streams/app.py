@@ -100,5 +100,8 @@ class Worker:
         return alerts[: self.settings.recent_alerts]
 
     def is_consuming(self) -> bool:
-        consumer = self.app.consumer
-        return bool(consumer and consumer.assignment())
+        """Partitions assigned, tables restored (actives and global replicas), not rebalancing."""
+        app = self.app
+        if app.rebalancing or app.in_recovery or not app.consumer.assignment():
+            return False
+        return app.tables.recovery.completed.is_set() and app.tables.standbys_ready

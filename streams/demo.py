@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -19,38 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from streams.broker import EmbeddedBroker
-from streams.client import ApiClient
+from streams.processes import WorkerProcess
 from streams.producer import kafka_producer, publish_line
 from streams.settings import Settings
 from streams.simulator import simulate_trial
 from streams.topics import create_topics
 
 console = Console()
-
-
-@contextmanager
-def worker_process(settings: Settings, data_dir: str) -> Iterator[subprocess.Popen]:
-    """A `cartwatch worker` child process with the demo's settings, stopped on exit."""
-    env = os.environ | {
-        "CARTWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "CARTWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "CARTWATCH_API_PORT": str(settings.api_port),
-        "CARTWATCH_DATA_DIR": data_dir,
-        "CARTWATCH_GAUGE_INTERVAL_S": "1",
-    }
-    log = open(os.path.join(data_dir, "worker.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=log
-    )
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _schedule(lines: list[bytes], duration: float) -> list[float]:
@@ -110,23 +80,24 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
         settings = settings.model_copy(update={"kafka_bootstrap": b.bootstrap})
         create_topics(settings)
         console.print(f"[bold]embedded broker[/] on {b.bootstrap}")
-        with worker_process(settings, data_dir) as proc:
-            api = ApiClient(f"http://127.0.0.1:{settings.api_port}", settings.api_token)
-            with console.status("worker joining its consumer group (20-30 s on this broker)"):
-                api.wait_healthy(timeout=180, alive=lambda: proc.poll() is None)
-            expected = _stream(lines, settings, duration, api, trial.trial_id)
-            report = _wait_processed(api, expected, trial.trial_id)
+        worker = WorkerProcess(settings, Path(data_dir))
+        try:
+            with console.status("worker joining its consumer group (the embedded broker is slow)"):
+                worker.start()
+            expected = _stream(lines, settings, duration, worker.api, trial.trial_id)
+            report = _wait_processed(worker.api, expected, trial.trial_id)
             console.print_json(json.dumps(report))
             console.print(f"API:     http://127.0.0.1:{settings.api_port}/trials")
             console.print(f"metrics: http://127.0.0.1:{settings.api_port}/metrics")
             if once:
                 return 0
             console.print("serving; Ctrl-C to stop")
-            try:
-                while proc.poll() is None:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                return 0
+            while worker.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            worker.stop()
     return 1
 
 

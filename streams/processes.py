@@ -1,0 +1,77 @@
+"""A `cartwatch worker` child process, for the demo and the integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Self
+
+from streams.client import ApiClient
+from streams.settings import Settings
+
+
+class WorkerProcess:
+    """Start, stop (SIGTERM) or kill (SIGKILL) one worker with the given settings."""
+
+    def __init__(self, settings: Settings, data_dir: Path, extra_env: dict | None = None) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+        self.api = ApiClient(f"http://127.0.0.1:{settings.api_port}", settings.api_token)
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: ours, then the settings as CARTWATCH_* variables."""
+        s = self.settings
+        env = os.environ | {
+            "CARTWATCH_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "CARTWATCH_TOPIC_PREFIX": s.topic_prefix,
+            "CARTWATCH_API_PORT": str(s.api_port),
+            "CARTWATCH_TOPIC_PARTITIONS": str(s.topic_partitions),
+            "CARTWATCH_SESSION_TIMEOUT_S": str(s.session_timeout_s),
+            "CARTWATCH_GAUGE_INTERVAL_S": str(s.gauge_interval_s),
+            "CARTWATCH_DATA_DIR": str(self.data_dir / "faust"),
+        }
+        if s.api_token is not None:
+            env["CARTWATCH_API_TOKEN"] = s.api_token.get_secret_value()
+        return env | self.extra_env
+
+    def start(self, wait_healthy: float | None = 180.0) -> Self:
+        """Start the worker; by default wait until it consumes (/healthz is 200)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "worker.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if wait_healthy:
+            self.api.wait_healthy(wait_healthy, alive=self.alive)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no commit; the crash a restart must survive."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL if it does not stop in time."""
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        path = self.data_dir / "worker.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
