@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from streams.broker import EmbeddedBroker
+from streams.client import ApiClient
 from streams.processes import WorkerProcess
 from streams.producer import kafka_producer, publish_line
 from streams.settings import Settings
@@ -40,8 +41,8 @@ def _schedule(lines: list[bytes], duration: float) -> list[float]:
     return out
 
 
-def _figures_table(report: dict | None) -> Table:
-    table = Table(title="Live cohort figures", show_header=False, min_width=60)
+def _figures_table(report: dict | None, title: str = "Live cohort figures") -> Table:
+    table = Table(title=title, show_header=False, min_width=60)
     if not report:
         table.add_row("waiting for the first infusion", "")
         return table
@@ -86,6 +87,7 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
                 worker.start()
             expected = _stream(lines, settings, duration, worker.api, trial.trial_id)
             report = _wait_processed(worker.api, expected, trial.trial_id)
+            console.print(_figures_table(report, "Cohort report (as of now)"))
             console.print_json(json.dumps(report))
             console.print(f"API:     http://127.0.0.1:{settings.api_port}/trials")
             console.print(f"metrics: http://127.0.0.1:{settings.api_port}/metrics")
@@ -101,12 +103,16 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
     return 1
 
 
-def _stream(lines: list[bytes], settings: Settings, duration: float, api, trial_id: str) -> int:
+def _stream(
+    lines: list[bytes], settings: Settings, duration: float, api: ApiClient, trial_id: str
+) -> int:
     """Publish the lines on their schedule with a live view; returns messages sent to workers."""
     schedule = _schedule(lines, duration)
     producer = kafka_producer(settings)
-    progress = Progress(TextColumn("streaming"), BarColumn(), MofNCompleteColumn())
-    task = progress.add_task("send", total=len(lines))
+    progress = Progress(
+        TextColumn("streaming"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[s]}")
+    )
+    task = progress.add_task("send", total=len(lines), s="")
     to_workers, start, report, last_poll = 0, time.monotonic(), None, 0.0
     with Live(Group(progress, _figures_table(None)), console=console, refresh_per_second=4) as live:
         for number, (raw, at) in enumerate(zip(lines, schedule, strict=True), start=1):
@@ -119,13 +125,32 @@ def _stream(lines: list[bytes], settings: Settings, duration: float, api, trial_
             progress.advance(task)
             if time.monotonic() - last_poll > 1.0:
                 last_poll, report = time.monotonic(), api.report_or_none(trial_id) or report
+                progress.update(task, s=_pipeline_status(api))
                 live.update(Group(progress, _figures_table(report)))
         producer.flush()
     producer.close()
     return to_workers
 
 
-def _wait_processed(api, expected: int, trial_id: str, timeout: float = 120.0) -> dict:
+def _pipeline_status(api: ApiClient) -> str:
+    """Processed messages, alerts and dead letters, from the worker's /metrics."""
+    try:
+        samples = api.metric_samples()
+    except OSError:
+        return ""
+    total = {"processed": 0.0, "alerts": 0.0, "dead letters": 0.0}
+    names = {
+        "cartwatch_events_processed_total": "processed",
+        "cartwatch_alerts_total": "alerts",
+        "cartwatch_dead_letters_total": "dead letters",
+    }
+    for (name, _), value in samples.items():
+        if name in names:
+            total[names[name]] += value
+    return " · ".join(f"{k} {v:.0f}" for k, v in total.items())
+
+
+def _wait_processed(api: ApiClient, expected: int, trial_id: str, timeout: float = 120.0) -> dict:
     with console.status("waiting for the worker to process every message"):
         deadline = time.monotonic() + timeout
         while api.processed_total() < expected and time.monotonic() < deadline:
