@@ -1,0 +1,98 @@
+"""What the HTTP API and the operator commands read and change: dead letters and alerts.
+
+Every function takes an engine and returns JSON-ready dicts (times in RFC 3339, UTC).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, select, update
+
+from streams.storage.audit import ALERT_ACKNOWLEDGED, append_audit
+from streams.storage.engine import now, utc
+from streams.storage.errors import AlertNotFound, DeadLetterNotFound
+from streams.storage.schema import alerts, dead_letters
+
+_TIMES = (
+    "received_at",
+    "redriven_at",
+    "triggered_at",
+    "detected_at",
+    "delivered_at",
+    "acknowledged_at",
+)
+
+
+def _json(row: RowMapping) -> dict[str, Any]:
+    out = dict(row)
+    for name in _TIMES:
+        if out.get(name) is not None:
+            out[name] = utc(out[name]).isoformat()
+    for name in ("key", "value"):
+        if name in out and out[name] is not None:
+            raw = bytes(out[name])
+            out[name] = raw.decode("utf-8", errors="replace")
+            out[f"{name}_base64"] = base64.b64encode(raw).decode("ascii")
+    return out
+
+
+def list_dead_letters(
+    engine: Engine, *, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Dead letters newest first, optionally only `new` or `redriven` ones."""
+    stmt = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(dead_letters.c.status == status)
+    with engine.connect() as conn:
+        return [_json(row) for row in conn.execute(stmt).mappings()]
+
+
+def get_dead_letter(engine: Engine, dead_letter_id: int) -> dict[str, Any]:
+    """One dead letter; DeadLetterNotFound if there is none with that id."""
+    stmt = select(dead_letters).where(dead_letters.c.id == dead_letter_id)
+    with engine.connect() as conn:
+        row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise DeadLetterNotFound(f"no dead letter with id {dead_letter_id}")
+    return _json(row)
+
+
+def list_alerts(
+    engine: Engine, *, trial_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Stored alerts newest first (by detection time), with delivery and acknowledgement."""
+    stmt = select(alerts).order_by(alerts.c.detected_at.desc(), alerts.c.alert_id).limit(limit)
+    if trial_id is not None:
+        stmt = stmt.where(alerts.c.trial_id == trial_id)
+    with engine.connect() as conn:
+        return [_json(row) for row in conn.execute(stmt).mappings()]
+
+
+def acknowledge_alert(
+    engine: Engine, alert_id: str, *, actor: str, note: str | None = None
+) -> dict[str, Any]:
+    """Acknowledge an alert and audit it, in one transaction; the first acknowledgement stands.
+
+    Acknowledging an acknowledged alert changes nothing and returns it as it is;
+    AlertNotFound when there is no such alert.
+    """
+    acknowledge = (
+        update(alerts)
+        .where(alerts.c.alert_id == alert_id, alerts.c.acknowledged_at.is_(None))
+        .values(acknowledged_by=actor, acknowledged_at=now(), ack_note=note)
+    )
+    with engine.begin() as conn:
+        if conn.execute(acknowledge).rowcount == 1:
+            append_audit(
+                conn,
+                actor=actor,
+                action=ALERT_ACKNOWLEDGED,
+                subject=f"alert:{alert_id}",
+                details={"note": note},
+            )
+        row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+    if row is None:
+        raise AlertNotFound("no alert with that id")
+    return _json(row)

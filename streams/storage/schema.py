@@ -1,0 +1,123 @@
+"""The database schema (SQLAlchemy 2 Core tables); Alembic migrations create it.
+
+Times are stored in UTC. Every table a stream writes has a natural key from the
+contract (patient, `event_id`, `alert_id`, source coordinates), so a redelivered
+message is an idempotent upsert, never a second row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Deterministic constraint names, so migrations can name what they create and alter.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite autoincrements only a column declared exactly INTEGER PRIMARY KEY.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+Utc = DateTime(timezone=True)
+
+patient_snapshots = Table(
+    "patient_snapshots",
+    metadata,
+    Column("trial_id", String(64), primary_key=True),
+    Column("patient_id", String(64), primary_key=True),
+    Column("record", JSON, nullable=False),  # PatientRecord.to_dict()
+    Column("events_accepted", Integer, nullable=False),  # PatientRecord.arrivals
+    Column("updated_at", Utc, nullable=False),
+)
+
+adverse_event_reports = Table(
+    "adverse_event_reports",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("trial_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("ae_id", Text, nullable=False),
+    Column("term", Text, nullable=False),
+    Column("grade", SmallInteger, nullable=False),
+    Column("onset_at", Utc, nullable=False),
+    Column("resolved_at", Utc, nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("treatments", JSON, nullable=False),
+    Column("occurred_at", Utc, nullable=False),
+    Index(None, "trial_id", "patient_id", "ae_id"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(256), primary_key=True),
+    Column("rule", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("trial_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=True),
+    Column("level", Integer, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("triggered_at", Utc, nullable=False),
+    Column("detected_at", Utc, nullable=False),
+    Column("source_event_id", String(128), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("delivery_status", String(16), nullable=False, server_default="pending"),
+    Column("delivered_at", Utc, nullable=True),
+    Column("acknowledged_by", String(128), nullable=True),
+    Column("acknowledged_at", Utc, nullable=True),
+    Column("ack_note", Text, nullable=True),
+    CheckConstraint("delivery_status IN ('pending', 'delivered', 'failed')", name="delivery"),
+    Index(None, "trial_id", "detected_at"),
+)
+
+# Append-only: the migration adds triggers that make UPDATE and DELETE fail.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("at", Utc, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Index(None, "action", "at"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("source_topic", Text, nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("received_at", Utc, nullable=False),
+    Column("status", String(16), nullable=False, server_default="new"),
+    Column("redriven_at", Utc, nullable=True),
+    Column("redriven_event_id", String(128), nullable=True),
+    UniqueConstraint("source_topic", "source_partition", "source_offset"),
+    CheckConstraint("status IN ('new', 'redriven')", name="status"),
+)
