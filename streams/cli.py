@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from streams.settings import Settings
+from streams.storage.cli import add_storage_commands
 
 # CLI options that override the environment, named as the CARTWATCH_* variables.
 _SETTING_OPTIONS = {
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in sub.choices.values():
         _add_setting_options(command)
+    # Added after the loop: `db` and `dlq` take the settings options on their sub-commands.
+    add_storage_commands(sub, _add_setting_options)
     return parser
 
 

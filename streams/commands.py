@@ -76,3 +76,17 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
 
     return run_demo(settings, seed=args.seed, duration=args.duration, once=args.once)
+
+
+def run_db(args: argparse.Namespace, settings: Settings) -> int:
+    """`cartwatch db upgrade`: migrate the configured database."""
+    from streams.storage.cli import run_db
+
+    return run_db(args, settings)
+
+
+def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    """`cartwatch dlq list|replay`: dead letters stored in the database."""
+    from streams.storage.cli import run_dlq
+
+    return run_dlq(args, settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,7 +21,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 
 from alerts.model import AlertRaised, alert_id
-from streams.broker import free_port
 from streams.storage.engine import make_engine
 from streams.storage.items import DeadLetter, PatientSnapshot
 from streams.storage.migrate import upgrade
@@ -63,6 +63,13 @@ def database(backend: str, tmp: Path) -> Iterator[Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class ThrowawayPostgres:
