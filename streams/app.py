@@ -9,20 +9,31 @@ same `alert_id` rather than losing the alert.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry
 
+from alerts.model import AlertRaised
 from models.cohort import cohort_reports
 from models.patient import PatientRecord
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings
 from streams.metrics import Metrics
-from streams.pipeline import Handled, Pipeline, record_key
+from streams.pipeline import Pipeline, record_key
 from streams.settings import Settings
-from streams.tables import TableRecords
+from streams.tables import TableRecords, write
+
+
+def _key(alert: AlertRaised) -> bytes | None:
+    return alert.patient_id.encode() if alert.patient_id is not None else None
+
+
+def _value(alert: AlertRaised) -> bytes:
+    return alert.model_dump_json().encode()
 
 
 class Worker:
@@ -31,6 +42,7 @@ class Worker:
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics(registry or CollectorRegistry())
+        self.metrics.start_at_zero(settings.input_topics)
         self.app = faust.App("cartwatch", **faust_settings(settings))
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -53,35 +65,59 @@ class Worker:
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
 
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        batches = stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s)
+        async for events in batches:
+            await self._process_batch(events)
+
+    async def _process_batch(self, events: list[faust.EventT]) -> None:
+        """Apply a batch; dead letters and alerts are acknowledged before records are written."""
+        pending: list = []
+        touched: dict[str, int] = {}  # record key -> input partition (its changelog partition)
+        raised: list[tuple[AlertRaised, faust.types.Message]] = []
+        for event in events:
             message = event.message
             handled = self.pipeline.handle(event.value, self.type_by_topic.get(message.topic))
             self.metrics.events.labels(handled.event_type, handled.outcome).inc()
             if handled.outcome == "invalid":
-                await self._dead_letter(message, handled.reasons)
+                pending.append(await self._dead_letter(message, handled.reasons))
             elif handled.outcome == "accepted":
-                await self._publish_alerts(handled, message.timestamp)
-                self.store.commit(handled.record_key)
-
-    async def _dead_letter(self, message: faust.types.Message, reasons: list[str]) -> None:
-        headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
-        await self.dead_letter_topic.send(key=message.key, value=message.value, headers=headers)
-        self.metrics.dead_letters.labels(message.topic).inc()
-
-    async def _publish_alerts(self, handled: Handled, record_timestamp: float) -> None:
-        for alert in handled.alerts:
-            sent = await self.alerts_topic.send(
-                key=alert.patient_id.encode() if alert.patient_id else None,
-                value=alert.model_dump_json().encode(),
-            )
-            await sent  # the broker has it before the record says it was alerted
+                touched[handled.record_key] = message.partition
+                raised.extend((alert, message) for alert in handled.alerts)
+        for alert, _ in raised:
+            pending.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
+        await asyncio.gather(*pending)  # the broker has them before any record says so
+        for alert, message in raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
-            self.metrics.event_to_alert.observe(max(0.0, time.time() - record_timestamp))
-            self.alert_id_to_alert[alert.alert_id] = alert.model_dump()
+            self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
+            write(self.alert_id_to_alert, alert.alert_id, alert.model_dump(), message.partition)
+        self.store.commit(touched)
+
+    async def _dead_letter(self, message: faust.types.Message, reasons: list[str]):
+        headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
+        self.metrics.dead_letters.labels(message.topic).inc()
+        return await self.dead_letter_topic.send(
+            key=message.key, value=message.value, headers=headers
+        )
 
     async def _refresh_gauges(self) -> None:
         for report in cohort_reports(self.store.all(), time.time()):
             self.metrics.observe_report(report)
+        self.metrics.observe_trial_operations(self.store.all(), time.time())
+        self.metrics.observe_consumer(self._consumer_lag(), self.is_consuming())
+
+    def _consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Highwater minus committed offset of each owned input partition (Faust's view)."""
+        consumer, lag = self.app.consumer, {}
+        try:
+            owned = consumer.assignment()
+        except ConsumerNotStarted:
+            return lag
+        for tp in owned:
+            committed = consumer._committed_offset.get(tp)  # next offset to read, as in Kafka
+            highwater = consumer.highwater(tp) if tp.topic in self.type_by_topic else None
+            if highwater is not None and committed is not None:
+                lag[(tp.topic, tp.partition)] = max(0, highwater - committed)
+        return lag
 
     # -- the read-only view served by the API (streams.api.StateView) --
 
