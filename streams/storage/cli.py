@@ -58,7 +58,8 @@ def run_dlq(args: argparse.Namespace, settings: Settings, send: Sender | None = 
     try:
         if args.dlq_command == "list":
             return _list(engine, args)
-        return _replay(engine, args, settings, send or _KafkaSender(settings))
+        sender = send if send is not None else _KafkaSender(settings)
+        return _replay(engine, args, settings, sender)
     finally:
         engine.dispose()
 

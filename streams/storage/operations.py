@@ -23,15 +23,16 @@ _TIMES = (
     "delivered_at",
     "acknowledged_at",
 )
+_BINARY = ("key", "value")
 
 
-def _json(row: RowMapping) -> dict[str, Any]:
+def _json(row: RowMapping, binary: tuple[str, ...] = ()) -> dict[str, Any]:
     out = dict(row)
     for name in _TIMES:
         if out.get(name) is not None:
             out[name] = utc(out[name]).isoformat()
-    for name in ("key", "value"):
-        if name in out and out[name] is not None:
+    for name in binary:  # the text for reading, base64 for the exact bytes
+        if out[name] is not None:
             raw = bytes(out[name])
             out[name] = raw.decode("utf-8", errors="replace")
             out[f"{name}_base64"] = base64.b64encode(raw).decode("ascii")
@@ -46,7 +47,7 @@ def list_dead_letters(
     if status is not None:
         stmt = stmt.where(dead_letters.c.status == status)
     with engine.connect() as conn:
-        return [_json(row) for row in conn.execute(stmt).mappings()]
+        return [_json(row, _BINARY) for row in conn.execute(stmt).mappings()]
 
 
 def get_dead_letter(engine: Engine, dead_letter_id: int) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def get_dead_letter(engine: Engine, dead_letter_id: int) -> dict[str, Any]:
         row = conn.execute(stmt).mappings().first()
     if row is None:
         raise DeadLetterNotFound(f"no dead letter with id {dead_letter_id}")
-    return _json(row)
+    return _json(row, _BINARY)
 
 
 def list_alerts(
