@@ -11,10 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models.events import AdverseEvent, Disposition, Event, Infusion, Lab
+from models.events import AdverseEvent, Disposition, Event, Infusion, Lab, OxygenSupport
 
 # The lab analytes the response definitions read (CONTRACT section 2).
 RESPONSE_ANALYTES = frozenset({"BM_BLASTS", "PB_BLASTS", "ANC", "PLT", "MRD"})
+# The cytokines and chemistry the early-warning rules read (alerts/early_warnings.py).
+WARNING_ANALYTES = frozenset({"IL6", "IFNG", "CRP", "FERRITIN", "LDH", "PLT"})
+STORED_ANALYTES = RESPONSE_ANALYTES | WARNING_ANALYTES
+
+# An observation's value as stored: a number, a string, a boolean, or for `oxygen`
+# the pair (device, flow_lpm).
+ObservationValue = float | int | str | bool | tuple[str, float | None]
 
 
 def epoch(ts: datetime) -> float:
@@ -49,6 +56,7 @@ class PatientRecord:
     adverse_events: dict[str, list[AeReport]] = field(default_factory=dict)
     dispositions: list[tuple[float, str]] = field(default_factory=list)
     alerted: dict[str, int] = field(default_factory=dict)
+    observations: dict[str, list[tuple[float, ObservationValue]]] = field(default_factory=dict)
 
     def apply(self, event: Event) -> bool:
         """Add one event; False (and no change) when its event_id was already seen."""
@@ -61,12 +69,14 @@ class PatientRecord:
         if isinstance(event, Infusion):
             self.infusions.append(at)
         elif isinstance(event, Lab):
-            if event.analyte.value in RESPONSE_ANALYTES:
+            if event.analyte.value in STORED_ANALYTES:
                 self.labs.setdefault(event.analyte.value, []).append((at, event.value))
         elif isinstance(event, AdverseEvent):
             self.adverse_events.setdefault(event.ae_id, []).append(_report(event, self.arrivals))
         elif isinstance(event, Disposition):
             self.dispositions.append((at, event.status))
+        else:  # an observation (CONTRACT 1): the bedside data the ASTCT grading reads
+            self.observations.setdefault(event.code, []).append((at, _observed(event.value)))
         return True
 
     def to_dict(self) -> dict:
@@ -82,6 +92,7 @@ class PatientRecord:
             "a": {k: [_report_row(r) for r in v] for k, v in self.adverse_events.items()},
             "d": self.dispositions,
             "x": self.alerted,
+            "o": self.observations,
         }
 
     @classmethod
@@ -98,7 +109,17 @@ class PatientRecord:
             adverse_events={k: [AeReport(*row) for row in v] for k, v in data["a"].items()},
             dispositions=[tuple(row) for row in data["d"]],
             alerted=dict(data["x"]),
+            observations={  # absent from records written before observations were kept
+                k: [(t, tuple(v) if isinstance(v, list) else v) for t, v in rows]
+                for k, rows in data.get("o", {}).items()
+            },
         )
+
+
+def _observed(value: object) -> ObservationValue:
+    if isinstance(value, OxygenSupport):
+        return (value.device, value.flow_lpm)
+    return value  # type: ignore[return-value]
 
 
 def _report(event: AdverseEvent, arrival: int) -> AeReport:
