@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
+from alerts.early_warnings import (
+    LabWarning,
+    WarningThresholds,
+    fold_rise_warning,
+    modified_easix_series,
+    peak_warning,
+)
 from alerts.model import Severity
+from models.astct import peak_crs_grade, peak_icans_grade
+from models.dlt import DltCourse, dlt_course, toxicity_status
 from models.outcomes import counted_toxicities, worst_grade
 from models.patient import PatientRecord
+from models.stopping import StoppingConfig, compute_boundary
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,12 @@ class RuleThresholds:
 
     crs_grade_min: int = 2  # CONTRACT 4: crs_grade fires from grade 2
     icans_grade_min: int = 1  # CONTRACT 4: icans_grade fires from grade 1
+    # Derived ASTCT grades fire from the same grades as the reported ones.
+    crs_derived_min: int = 2
+    icans_derived_min: int = 1
+    crs_window_h: float = 24.0  # fever, hypotension and hypoxia count together within it
+    warnings: WarningThresholds = field(default_factory=WarningThresholds)
+    toxicity: StoppingConfig = field(default_factory=StoppingConfig)
 
 
 def _grade_severity(level: int, warning_from: int) -> Severity:
@@ -64,4 +81,157 @@ def evaluate_icans_grade(record: PatientRecord, thresholds: RuleThresholds) -> C
     return _evaluate_grade(record, "icans_grade", "ICANS", thresholds.icans_grade_min, 1)
 
 
-PATIENT_RULES = (evaluate_crs_grade, evaluate_icans_grade)
+def _observed(record: PatientRecord) -> Iterator[tuple[float, str, object]]:
+    """Every observation at or after the first infusion (derived grades are post-infusion)."""
+    t0 = min(record.infusions)
+    for code, rows in record.observations.items():
+        yield from ((t, code, v) for t, v in rows if t >= t0)
+
+
+def _derived(
+    record: PatientRecord, rule: str, term: str, grade: int, minimum: int, warning_from: int
+) -> Crossing | None:
+    if grade < minimum or grade <= record.alerted.get(rule, 0):
+        return None
+    return Crossing(
+        rule=rule,
+        level=grade,
+        value=grade,
+        threshold=minimum,
+        severity=_grade_severity(grade, warning_from),
+        message=(
+            f"bedside observations meet ASTCT {term} grade {grade}"
+            f" (alert threshold: grade {minimum})."
+        ),
+    )
+
+
+def evaluate_crs_derived(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
+    """`crs_derived`: the ASTCT CRS grade derived from observations reaches a new level."""
+    if not record.infusions:
+        return None
+    t0 = min(record.infusions)
+    rows = record.observations.get("anti_cytokine_given", [])
+    treated = min((t for t, given in rows if given and t >= t0), default=None)
+    grade = peak_crs_grade(_observed(record), treated, thresholds.crs_window_h * 3600)
+    return _derived(record, "crs_derived", "CRS", grade, thresholds.crs_derived_min, 2)
+
+
+def evaluate_icans_derived(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
+    """`icans_derived`: the ASTCT ICANS grade derived from observations reaches a new level."""
+    if not record.infusions:
+        return None
+    grade = peak_icans_grade(_observed(record))
+    return _derived(record, "icans_derived", "ICANS", grade, thresholds.icans_derived_min, 1)
+
+
+def _lab_crossing(
+    record: PatientRecord, rule: str, warning: LabWarning, what: str
+) -> Crossing | None:
+    if warning.level == 0 or warning.level <= record.alerted.get(rule, 0):
+        return None
+    message = what.format(value=warning.value, threshold=warning.threshold)
+    value = round(warning.value, 3)
+    return Crossing(rule, warning.level, value, warning.threshold, warning.severity, message)
+
+
+def _fold_rule(analyte: str, name: str):
+    rule = f"{analyte.lower()}_fold_rise"
+
+    def evaluate(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
+        if not record.infusions:
+            return None
+        warning = fold_rise_warning(record, analyte, thresholds.warnings)
+        hours = thresholds.warnings.cytokine_window_h
+        what = (
+            f"{name} rose {{value:.0f}}-fold over the pre-infusion baseline within"
+            f" {hours:g} h of infusion (threshold {{threshold:g}}-fold)."
+        )
+        return _lab_crossing(record, rule, warning, what)
+
+    evaluate.__name__ = f"evaluate_{rule}"
+    evaluate.__doc__ = f"`{rule}`: {name} fold rise over its baseline soon after infusion."
+    return evaluate
+
+
+evaluate_il6_fold_rise = _fold_rule("IL6", "IL-6")
+evaluate_ifng_fold_rise = _fold_rule("IFNG", "IFN-gamma")
+
+
+def _post_infusion_values(record: PatientRecord, analyte: str) -> list[float]:
+    t0 = min(record.infusions)
+    return [v for t, v in record.labs.get(analyte, []) if t >= t0]
+
+
+def evaluate_ferritin_high(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
+    """`ferritin_high`: a post-infusion ferritin above the HLH-like threshold."""
+    if not record.infusions:
+        return None
+    values = _post_infusion_values(record, "FERRITIN")
+    warning = peak_warning(values, thresholds.warnings.ferritin_ng_ml, "warning", strictly=True)
+    what = "ferritin {value:.0f} ng/mL exceeds {threshold:g} ng/mL: consider HLH-like toxicity."
+    return _lab_crossing(record, "ferritin_high", warning, what)
+
+
+def evaluate_crp_high(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
+    """`crp_high`: a post-infusion CRP at or above the severe-CRS threshold."""
+    if not record.infusions:
+        return None
+    values = _post_infusion_values(record, "CRP")
+    warning = peak_warning(values, thresholds.warnings.crp_mg_l, "warning")
+    what = "CRP {value:g} mg/L reached {threshold:g} mg/L, a marker of severe CRS."
+    return _lab_crossing(record, "crp_high", warning, what)
+
+
+def evaluate_modified_easix(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
+    """`modified_easix`: LDH x CRP / platelets after infusion reaches the configured level."""
+    if not record.infusions:
+        return None
+    values = [v for _, v in modified_easix_series(record)]
+    warning = peak_warning(values, thresholds.warnings.modified_easix, "info")
+    what = "modified EASIX (LDH x CRP / platelets) {value:.1f} reached {threshold:g}."
+    return _lab_crossing(record, "modified_easix", warning, what)
+
+
+PATIENT_RULES = (
+    evaluate_crs_grade,
+    evaluate_icans_grade,
+    evaluate_crs_derived,
+    evaluate_icans_derived,
+    evaluate_il6_fold_rise,
+    evaluate_ifng_fold_rise,
+    evaluate_ferritin_high,
+    evaluate_crp_high,
+    evaluate_modified_easix,
+)
+
+TOXICITY_BOUNDARY = "toxicity_boundary"
+METHOD_NAMES = {
+    "bayes": "Bayesian beta-binomial (Geller 2003)",
+    "pocock": "Pocock-type (Ivanova 2005)",
+}
+
+
+def evaluate_toxicity_boundary(
+    trial: Iterable[PatientRecord | DltCourse], config: StoppingConfig, already_fired_level: int
+) -> Crossing | None:
+    """`toxicity_boundary` (trial level): the DLT count has crossed the stopping boundary."""
+    if already_fired_level >= 1:
+        return None  # one crossing per trial: the rule has a single level
+    courses = [c if isinstance(c, DltCourse) else dlt_course(c, config) for c in trial]
+    status = toxicity_status([c for c in courses if c is not None], config)
+    if status.crossed_at is None:
+        return None
+    n, dlts = status.crossed_at
+    method = METHOD_NAMES[config.method]
+    return Crossing(
+        rule=TOXICITY_BOUNDARY,
+        level=1,
+        value=dlts,
+        threshold=compute_boundary(config).stop_at(n),
+        severity="critical",
+        message=(
+            f"{dlts} of {n} evaluable patients had a dose-limiting toxicity, reaching the "
+            f"{method} stopping boundary (p0 {config.p0:g}, alpha {config.alpha:g})."
+        ),
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from alerts.engine import TrialMonitor
 from alerts.model import AlertRaised
 from alerts.rules import RuleThresholds
 from models.cohort import cohort_reports
@@ -32,6 +33,7 @@ def replay(lines: Iterable[bytes], as_of: datetime, thresholds: RuleThresholds) 
     """Run lines (in order) through the core; lines with occurred_at after `as_of` are skipped."""
     records: dict[str, PatientRecord] = {}
     pipeline = Pipeline(records, thresholds)
+    trials = TrialMonitor(thresholds)  # trial-level rules (toxicity stopping boundary)
     result = ReplayResult(report={}, alerts=[])
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -50,6 +52,7 @@ def replay(lines: Iterable[bytes], as_of: datetime, thresholds: RuleThresholds) 
             continue
         result.accepted += 1
         result.alerts.extend(handled.alerts)
+        result.alerts.extend(trials.observe(records[handled.record_key], event))
     result.report = full_report(records.values(), as_of)
     return result
 

@@ -28,10 +28,6 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(default=30.0, gt=0)
     crs_grade_min: int = Field(default=2, ge=1, le=5)
     icans_grade_min: int = Field(default=1, ge=1, le=5)
-    # The agent processes messages in batches of up to `batch_max`, waiting at most
-    # `batch_within_s` for a batch to fill: large batches under load, low latency when quiet.
-    batch_max: int = Field(default=1000, ge=1)
-    batch_within_s: float = Field(default=0.01, gt=0)
     # How often the cohort gauges of /metrics are recomputed.
     gauge_interval_s: float = Field(default=5.0, gt=0)
     # How many alerts /alerts keeps in memory for the API.

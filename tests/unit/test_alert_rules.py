@@ -166,7 +166,7 @@ def test_an_adverse_event_before_infusion_fires_when_the_infusion_arrives() -> N
 
 
 def test_an_adverse_event_with_onset_before_t0_never_fires() -> None:
-    events = [infusion(at(0)), crs(4, at(-1), reported=at(1)), observation("ice_score", 9, at(3))]
+    events = [infusion(at(0)), crs(4, at(-1), reported=at(1)), observation("ice_score", 10, at(3))]
     assert alerts_of(events) == []
 
 

@@ -97,7 +97,8 @@ def test_a_patients_state_shows_response_and_worst_grades():
 
 def test_alerts_are_newest_first_and_filter_by_trial():
     alerts = json.loads(_call("/alerts?trial_id=CART19-ALL-01")[1])["alerts"]
-    assert [a["rule"] for a in alerts] == ["icans_grade", "crs_grade"]
+    graded = [a["rule"] for a in alerts if a["rule"] in ("crs_grade", "icans_grade")]
+    assert graded == ["icans_grade", "crs_grade"]
     assert json.loads(_call("/alerts?trial_id=OTHER")[1])["alerts"] == []
 
 

@@ -24,8 +24,12 @@ def test_the_contract_example_gives_one_cr_with_mrd_negativity_and_two_alerts():
     assert trial["n_infused"] == 1
     assert trial["efficacy"]["cr"]["n"] == 1
     assert trial["efficacy"]["mrd_negative"]["n"] == 1
+    # The bedside data (fever with 4 L/min by cannula; ICE 6) meet ASTCT grade 2 before
+    # the reports arrive, so the derived-grade rules fire first.
     assert [a.alert_id for a in result.alerts] == [
+        "CART19-ALL-01:S01-0007:crs_derived:2",
         "CART19-ALL-01:S01-0007:crs_grade:2",
+        "CART19-ALL-01:S01-0007:icans_derived:2",
         "CART19-ALL-01:S01-0007:icans_grade:2",
     ]
 
@@ -33,7 +37,7 @@ def test_the_contract_example_gives_one_cr_with_mrd_negativity_and_two_alerts():
 def test_lines_after_as_of_are_skipped_and_fire_nothing():
     as_of = datetime.fromisoformat("2025-02-08T00:00:00+01:00")
     result = replay(_lines(), as_of, RuleThresholds())
-    assert [a.rule for a in result.alerts] == ["crs_grade"]
+    assert [a.rule for a in result.alerts] == ["crs_derived", "crs_grade"]
     assert result.after_as_of == 8
     assert result.report["trials"][0]["efficacy"]["remission"]["n"] == 0
 
@@ -64,4 +68,4 @@ def test_the_command_writes_the_report_and_the_alerts(tmp_path: Path):
     assert written["as_of"] == "2025-06-01T00:00:00+00:00"
     assert [t["trial_id"] for t in written["trials"]] == ["CART19-ALL-01"]
     rules = [json.loads(line)["rule"] for line in alerts.read_text().splitlines()]
-    assert rules == ["crs_grade", "icans_grade"]
+    assert rules == ["crs_derived", "crs_grade", "icans_derived", "icans_grade"]

@@ -1,0 +1,199 @@
+"""The trial's toxicity stopping boundary (models/stopping.py, models/dlt.py) and its alert.
+
+The published worked example: the `stoppingrule` R package (M. J. Martens,
+github.com/mjmartens/stoppingrule, README), N = 30 patients monitored after each one,
+p0 = 0.20, alpha = 0.10. "BB" is the Bayesian beta-binomial rule of Geller et al. (2003)
+with a Beta(0.6, 2.4) prior (README of commit 09f9988, `calc.rule.bin(ns=1:30, p0=0.20,
+alpha=0.10, type="BB", param=c(0.6,2.4))`, printed cval 0.9630823, a rounded bisection
+point); "Pocock" the Pocock-type rule of Ivanova, Qaqish & Schell (Biometrics 2005)
+(earlier README, `type="Pocock"`, cval 0.03766345). Each row of the tables below is the
+row "N evaluable / Reject bdry" of the README's printout.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from alerts.rules import RuleThresholds, evaluate_toxicity_boundary
+from models.dlt import dlt_course, toxicity_status
+from models.stopping import StoppingConfig, boundary_table, compute_boundary, crossing_probability
+from streams.replay import replay
+from tests.unit.builders import at, crs, icans, infusion, record_of
+
+BB = StoppingConfig(method="bayes", max_patients=30, p0=0.20, alpha=0.10, prior_a=0.6, prior_b=2.4)
+POCOCK = StoppingConfig(method="pocock", max_patients=30, p0=0.20, alpha=0.10)
+
+# stoppingrule README, bb_rule$Rule: boundary for N evaluable = 1..30.
+BB_TABLE = [
+    2,
+    3,
+    3,
+    3,
+    4,
+    4,
+    5,
+    5,
+    5,
+    5,
+    6,
+    6,
+    6,
+    7,
+    7,
+    7,
+    7,
+    8,
+    8,
+    8,
+    9,
+    9,
+    9,
+    9,
+    10,
+    10,
+    10,
+    10,
+    11,
+    11,
+]
+# stoppingrule README (Pocock version), poc_rule$Rule: boundary for N evaluable = 1..30.
+POCOCK_TABLE = [
+    2,
+    3,
+    3,
+    3,
+    4,
+    4,
+    4,
+    5,
+    5,
+    5,
+    6,
+    6,
+    6,
+    7,
+    7,
+    7,
+    8,
+    8,
+    8,
+    8,
+    9,
+    9,
+    9,
+    9,
+    10,
+    10,
+    10,
+    11,
+    11,
+    11,
+]
+# The READMEs' OC.rule.bin(rule, ps=seq(0.2, 0.4, 0.05)), column "Reject Prob".
+BB_REJECT = [0.09957367, 0.23832301, 0.43615256, 0.64555222, 0.81491087]
+POCOCK_REJECT = [0.09915263, 0.23312769, 0.42603085, 0.63398556, 0.80576733]
+PS = [0.20, 0.25, 0.30, 0.35, 0.40]
+
+
+@pytest.mark.parametrize("n", range(1, 31))
+def test_the_bayesian_boundary_reproduces_the_stoppingrule_readme_row(n: int):
+    assert compute_boundary(BB).reject_at[n - 1] == BB_TABLE[n - 1]  # README row n
+
+
+@pytest.mark.parametrize("n", range(1, 31))
+def test_the_pocock_boundary_reproduces_the_stoppingrule_readme_row(n: int):
+    assert compute_boundary(POCOCK).reject_at[n - 1] == POCOCK_TABLE[n - 1]  # README row n
+
+
+@pytest.mark.parametrize(("config", "expected"), [(BB, BB_REJECT), (POCOCK, POCOCK_REJECT)])
+def test_the_operating_characteristics_match_the_readme(config, expected):
+    reject_at = compute_boundary(config).reject_at
+    assert [crossing_probability(reject_at, p) for p in PS] == pytest.approx(expected, abs=5e-9)
+
+
+def test_the_calibrated_constants_bracket_the_published_ones():
+    # Any cutoff between the last posterior that does not stop and the first that does
+    # gives the same table; the package's rounded 0.9630823 lies in that interval.
+    assert 0.9630823 < compute_boundary(BB).constant < 0.9632
+    # Pocock: any nominal level in [0.03617, next tail) gives it; the package printed 0.0377.
+    assert compute_boundary(POCOCK).constant == pytest.approx(0.036175, abs=1e-6)
+
+
+def test_the_type_one_error_is_at_most_alpha():
+    assert compute_boundary(StoppingConfig()).crossing_probability <= 0.10
+
+
+def test_the_table_marks_sizes_at_which_the_trial_cannot_stop():
+    rows = boundary_table(BB)
+    assert rows[:3] == [
+        {"n_evaluable": 1, "stop_at_dlt": None},
+        {"n_evaluable": 2, "stop_at_dlt": None},
+        {"n_evaluable": 3, "stop_at_dlt": 3},
+    ]
+
+
+# --- dose-limiting toxicities and the trial-level alert ----------------------------------
+
+
+def patient(pid: str, *events: dict) -> list[dict]:
+    return [infusion(at(0), patient=pid), *events]
+
+
+def test_a_grade_four_crs_within_28_days_is_dose_limiting():
+    course = dlt_course(record_of(patient("A", crs(4, at(27)))), BB)
+    assert course.dlt_at is not None
+
+
+@pytest.mark.parametrize(
+    ("report", "dlt"),
+    [
+        (crs(3, at(5)), False),  # grade 3 is below the default DLT grade
+        (icans(4, at(5)), True),
+        (crs(4, at(28, seconds=1)), False),  # onset after the 28-day window
+        (crs(5, at(2)), True),
+    ],
+)
+def test_which_toxicities_are_dose_limiting(report: dict, dlt: bool):
+    assert (dlt_course(record_of(patient("A", report)), BB).dlt_at is not None) is dlt
+
+
+def test_without_a_dlt_a_patient_is_evaluable_only_after_28_days():
+    course = dlt_course(record_of(patient("A")), BB)
+    assert toxicity_status([course], BB, as_of=course.t0 + 27 * 86400).n_evaluable == 0
+    assert toxicity_status([course], BB, as_of=course.t0 + 28 * 86400).n_evaluable == 1
+
+
+def test_three_dlts_in_the_first_three_patients_cross_the_boundary():
+    records = [record_of(patient(p, crs(4, at(3), patient=p))) for p in "ABC"]
+    crossing = evaluate_toxicity_boundary(records, BB, already_fired_level=0)
+    assert (crossing.rule, crossing.level, crossing.value, crossing.threshold) == (
+        "toxicity_boundary",
+        1,
+        3,
+        3,
+    )
+    assert evaluate_toxicity_boundary(records, BB, already_fired_level=1) is None
+
+
+def test_two_dlts_in_two_patients_do_not():
+    records = [record_of(patient(p, crs(4, at(3), patient=p))) for p in "AB"]
+    assert evaluate_toxicity_boundary(records, BB, already_fired_level=0) is None
+
+
+def test_a_stream_with_too_many_dlts_fires_exactly_one_toxicity_boundary_alert():
+    events = []
+    for i in range(8):  # eight patients, five with a grade-4 CRS on day 3, two more later
+        pid = f"P{i}"
+        events.append(infusion(at(i), patient=pid))
+        if i < 7:
+            events.append(crs(4, at(i + 3), patient=pid, ae_id=f"{pid}-crs"))
+    lines = [json.dumps(e).encode() for e in events]
+    thresholds = RuleThresholds(toxicity=BB)
+    result = replay(lines, datetime.fromisoformat(at(60)), thresholds)
+    (alert,) = [a for a in result.alerts if a.rule == "toxicity_boundary"]
+    assert alert.patient_id is None
+    assert alert.alert_id == "T1::toxicity_boundary:1"
+    assert (alert.level, alert.severity, alert.value, alert.threshold) == (1, "critical", 3, 3)
