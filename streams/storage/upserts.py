@@ -42,8 +42,13 @@ def _insert(conn: Connection, table: Table):
 
 
 def _latest(items: list, key: Callable) -> list:
-    """One item per key: the last one, which is the newest for append-only kinds."""
-    return list({key(item): item for item in items}.values())
+    """One item per key (the last one), in key order.
+
+    Key order makes concurrent writers (several workers) lock rows in the same order,
+    which keeps PostgreSQL deadlocks away; a deadlock would only cost a retry anyway.
+    """
+    latest = {key(item): item for item in items}
+    return [latest[k] for k in sorted(latest)]
 
 
 def _time(value: datetime | str | None) -> datetime | None:
@@ -66,7 +71,7 @@ def _snapshots(conn: Connection, items: list[PatientSnapshot]) -> None:
             "events_accepted": s.events_accepted,
             "updated_at": utc(s.updated_at),
         }
-        for s in newest.values()
+        for _, s in sorted(newest.items())
     ]
     table = schema.patient_snapshots
     stmt = _insert(conn, table)

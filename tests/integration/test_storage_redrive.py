@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine
 
 from alerts.rules import RuleThresholds
@@ -19,9 +20,11 @@ from streams.storage.audit import DEAD_LETTER_REDRIVEN, list_audit
 from streams.storage.cli import run_dlq
 from streams.storage.engine import make_engine
 from streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
+from streams.storage.migrate import upgrade
 from streams.storage.operations import get_dead_letter, list_dead_letters
 from streams.storage.redrive import redrive_dead_letter
 from streams.storage.upserts import write_batch
+from tests.integration.conftest import create_topics
 from tests.integration.test_storage_support import database, dead_letter, trial
 
 pytestmark = pytest.mark.integration
@@ -157,3 +160,34 @@ def test_cartwatch_dlq_list_and_replay(tmp_path: Path, capsys) -> None:
     # Refused before any broker is contacted: no Kafka runs in this test.
     assert main(["dlq", "replay", "--id", "1", *options]) == 1
     assert "already re-driven" in capsys.readouterr().err
+
+
+def test_cartwatch_dlq_replay_sends_the_correction_through_a_real_broker(
+    tmp_path: Path, broker, capsys
+) -> None:
+    prefix = f"dlq{uuid.uuid4().hex[:8]}"
+    topic = create_topics(broker.bootstrap, f"{prefix}.labs")[0]
+    url = f"sqlite:///{tmp_path / 'dlq.db'}"
+    options = ["--database-url", url, "--topic-prefix", prefix]
+    options += ["--kafka-bootstrap", broker.bootstrap]
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        write_batch(conn, [dead_letter(topic, 5, _lab("T1", "pg/dl"))])
+    engine.dispose()
+    corrected = tmp_path / "corrected.json"
+    corrected.write_bytes(_lab("T1", "pg/mL"))
+    assert main(["dlq", "replay", "--id", "1", "--file", str(corrected), *options]) == 0
+    assert f"re-driven (corrected message) to {topic}" in capsys.readouterr().out
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        records = []
+        for _ in range(50):
+            records += [r for rs in consumer.poll(timeout_ms=200).values() for r in rs]
+            if records:
+                break
+    finally:
+        consumer.close()
+    assert [(r.key, r.value) for r in records] == [(b"P1", _lab("T1", "pg/mL"))]
