@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.early_warnings import WarningThresholds
 from alerts.rules import RuleThresholds
 from models.events import TOPIC_SUFFIX_BY_TYPE
+from models.stopping import StoppingConfig
 
 
 class Settings(BaseSettings):
@@ -28,6 +32,30 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(default=30.0, gt=0)
     crs_grade_min: int = Field(default=2, ge=1, le=5)
     icans_grade_min: int = Field(default=1, ge=1, le=5)
+    # Derived ASTCT grades (models/astct.py) and the early warnings (alerts/early_warnings.py);
+    # sources and defaults in the README, "Alert rules".
+    crs_derived_min: int = Field(default=2, ge=1, le=4)
+    icans_derived_min: int = Field(default=1, ge=1, le=4)
+    crs_window_h: float = Field(default=24.0, gt=0)
+    cytokine_fold_info: float = Field(default=75.0, gt=1)
+    cytokine_fold_warning: float = Field(default=250.0, gt=1)
+    cytokine_window_h: float = Field(default=72.0, gt=0)
+    ferritin_ng_ml: float = Field(default=10_000.0, gt=0)
+    crp_mg_l: float = Field(default=200.0, gt=0)
+    modified_easix: float = Field(default=50.0, gt=0)
+    # The trial's toxicity stopping boundary (models/stopping.py, models/dlt.py).
+    tox_method: Literal["bayes", "pocock"] = "bayes"
+    tox_max_patients: int = Field(default=100, ge=1, le=1000)
+    tox_p0: float = Field(default=0.20, gt=0, lt=1)
+    tox_alpha: float = Field(default=0.10, gt=0, lt=1)
+    tox_prior_a: float = Field(default=0.6, gt=0)
+    tox_prior_b: float = Field(default=2.4, gt=0)
+    tox_dlt_window_days: float = Field(default=28.0, gt=0)
+    tox_dlt_min_grade: int = Field(default=4, ge=1, le=5)
+    # The agent processes messages in batches of up to `batch_max`, waiting at most
+    # `batch_within_s` for a batch to fill: large batches under load, low latency when quiet.
+    batch_max: int = Field(default=1000, ge=1)
+    batch_within_s: float = Field(default=0.01, gt=0)
     # How often the cohort gauges of /metrics are recomputed.
     gauge_interval_s: float = Field(default=5.0, gt=0)
     # How many alerts /alerts keeps in memory for the API.
@@ -53,5 +81,27 @@ class Settings(BaseSettings):
     @property
     def thresholds(self) -> RuleThresholds:
         return RuleThresholds(
-            crs_grade_min=self.crs_grade_min, icans_grade_min=self.icans_grade_min
+            crs_grade_min=self.crs_grade_min,
+            icans_grade_min=self.icans_grade_min,
+            crs_derived_min=self.crs_derived_min,
+            icans_derived_min=self.icans_derived_min,
+            crs_window_h=self.crs_window_h,
+            warnings=WarningThresholds(
+                cytokine_fold_info=self.cytokine_fold_info,
+                cytokine_fold_warning=self.cytokine_fold_warning,
+                cytokine_window_h=self.cytokine_window_h,
+                ferritin_ng_ml=self.ferritin_ng_ml,
+                crp_mg_l=self.crp_mg_l,
+                modified_easix=self.modified_easix,
+            ),
+            toxicity=StoppingConfig(
+                method=self.tox_method,
+                max_patients=self.tox_max_patients,
+                p0=self.tox_p0,
+                alpha=self.tox_alpha,
+                prior_a=self.tox_prior_a,
+                prior_b=self.tox_prior_b,
+                dlt_window_days=self.tox_dlt_window_days,
+                dlt_min_grade=self.tox_dlt_min_grade,
+            ),
         )
