@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration clean
+.PHONY: demo test lint unit integration clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check streams models alerts tests
 	$(BIN)/ruff format --check streams models alerts tests
 
-test: $(STAMP) lint
+test: $(STAMP) lint tools
 	$(BIN)/pytest
+
+# Prometheus and Alertmanager (Debian packages) for the deploy/ tests: promtool, amtool.
+tools:
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager; }
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
