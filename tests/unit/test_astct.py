@@ -221,3 +221,31 @@ def test_observations_before_the_infusion_are_not_graded():
 def test_derived_thresholds_are_configurable():
     events = [infusion(at(0)), observation("ice_score", 8, at(3))]
     assert rules_fired(events, RuleThresholds(icans_derived_min=2)) == []
+
+
+# --- the record keeps the observations (compactly, JSON round trip) ------------------------
+
+
+def test_a_record_with_observations_survives_a_json_round_trip_exactly():
+    import json
+
+    from models.patient import PatientRecord
+    from tests.unit.builders import record_of
+
+    record = record_of(
+        infusion(at(0)),
+        observation("oxygen", {"device": "low_flow_cannula", "flow_lpm": 4}, at(1)),
+        observation("seizure", "none", at(1)),
+        observation("motor_weakness", False, at(1)),
+    )
+    assert PatientRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert record.observations["oxygen"][0][1] == ("low_flow_cannula", 4)
+
+
+def test_a_record_stored_before_observations_were_kept_still_loads():
+    from models.patient import PatientRecord
+    from tests.unit.builders import record_of
+
+    stored = record_of(infusion(at(0))).to_dict()
+    del stored["o"]
+    assert PatientRecord.from_dict(stored).observations == {}
