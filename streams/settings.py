@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.early_warnings import WarningThresholds
 from alerts.rules import RuleThresholds
+from alerts.sinks.routing import parse_severities
 from models.events import TOPIC_SUFFIX_BY_TYPE
 from models.stopping import StoppingConfig
 
@@ -60,6 +61,40 @@ class Settings(BaseSettings):
     gauge_interval_s: float = Field(default=5.0, gt=0)
     # How many alerts /alerts keeps in memory for the API.
     recent_alerts: int = Field(default=1000, ge=1)
+    # Alert delivery (alerts/sinks, streams/delivery.py). A sink is on when its address is set;
+    # severities are comma-separated (info, warning, critical).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-Cartwatch-Signature
+    webhook_severities: str = "info,warning,critical"
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "cartwatch@localhost"
+    smtp_to: str = ""  # comma-separated recipients
+    smtp_severities: str = "critical"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # A critical alert nobody acknowledged is sent again this long after its last notification.
+    renotify_after_s: float = Field(default=1800.0, gt=0)
+    # The dispatcher polls the alerts table this often; a failed delivery waits twice as long
+    # after each attempt, up to the cap, and is retried for ever (nothing is dropped).
+    delivery_interval_s: float = Field(default=0.5, gt=0)
+    delivery_max_backoff_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("webhook_severities", "smtp_severities")
+    @classmethod
+    def _known_severities(cls, value: str) -> str:
+        return ",".join(sorted(parse_severities(value)))
+
+    @model_validator(mode="after")
+    def _sinks_complete(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("CARTWATCH_WEBHOOK_URL needs CARTWATCH_WEBHOOK_SECRET to sign with")
+        if self.smtp_host and not self.smtp_to.strip():
+            raise ValueError("CARTWATCH_SMTP_HOST needs CARTWATCH_SMTP_TO (the recipients)")
+        return self
 
     def topic(self, suffix: str) -> str:
         """Full topic name under the configured prefix."""

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -89,6 +90,30 @@ alerts = Table(
     Column("ack_note", Text, nullable=True),
     CheckConstraint("delivery_status IN ('pending', 'delivered', 'failed')", name="delivery"),
     Index(None, "trial_id", "detected_at"),
+)
+
+# The delivery outbox (migration 0002): one row per alert, sink and notification (0 the
+# first, 1.. the re-notifications of an unacknowledged critical alert). The primary key
+# makes each of them happen once however many dispatchers run.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column(
+        "alert_id",
+        String(256),
+        ForeignKey("alerts.alert_id", name="fk_alert_deliveries_alert_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("sink", String(64), primary_key=True),
+    Column("notification", Integer, primary_key=True),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Utc, nullable=False),
+    Column("created_at", Utc, nullable=False),
+    Column("delivered_at", Utc, nullable=True),
+    Column("last_error", Text, nullable=True),
+    CheckConstraint("status IN ('pending', 'delivered')", name="status"),
+    Index(None, "sink", "status", "next_attempt_at"),
 )
 
 # Append-only: the migration adds triggers that make UPDATE and DELETE fail.

@@ -17,14 +17,21 @@ from tests.integration.test_storage_support import postgres_database
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"patient_snapshots", "adverse_event_reports", "alerts", "audit_log", "dead_letters"}
+TABLES = {
+    "patient_snapshots",
+    "adverse_event_reports",
+    "alerts",
+    "alert_deliveries",
+    "audit_log",
+    "dead_letters",
+}
 
 
 def _assert_at_head_and_matches_schema(url: str) -> None:
     engine = make_engine(url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         with engine.connect() as conn:
             # No drift between the hand-written migration and streams/storage/schema.py.
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []

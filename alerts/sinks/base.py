@@ -1,0 +1,39 @@
+"""The one interface every alert sink implements, and the errors a delivery raises."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from typing import Any
+
+from models.errors import CartwatchError
+
+
+class SinkError(CartwatchError):
+    """Root of the errors of alert sinks."""
+
+
+class DeliveryFailed(SinkError):
+    """The receiver did not take the alert; the dispatcher retries later.
+
+    The message names the condition only (status code, error class), never the alert's
+    content or the receiver's address, so it can be stored and logged.
+    """
+
+
+class AlertSink(ABC):
+    """Delivers one alert (the JSON object of CONTRACT 4) to one receiver."""
+
+    name: str
+
+    @abstractmethod
+    async def deliver(self, alert: dict[str, Any]) -> None:
+        """Deliver `alert` once; DeliveryFailed when the receiver did not take it."""
+
+    async def close(self) -> None:  # noqa: B027 - most sinks hold nothing to release
+        """Release connections; the sink is not used afterwards."""
+
+
+def alert_body(alert: dict[str, Any]) -> bytes:
+    """The exact bytes sent for an alert: compact JSON with sorted keys (what gets signed)."""
+    return json.dumps(alert, sort_keys=True, separators=(",", ":")).encode()
