@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterable
 
 import faust
@@ -43,26 +44,38 @@ class Worker:
         self.settings = settings
         self.metrics = Metrics(registry or CollectorRegistry())
         self.metrics.start_at_zero(settings.input_topics)
-        self.app = faust.App("cartwatch", **faust_settings(settings))
+        # The app id names the consumer group and the table changelogs: one per topic prefix,
+        # so deployments (and test runs) with different prefixes never share state.
+        self.app = faust.App(settings.topic_prefix, **faust_settings(settings))
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(*self.type_by_topic, **raw)
         self.alerts_topic = self.app.topic(settings.alerts_topic, **raw)
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
-        self.patient_to_record = self.app.GlobalTable(
-            "patient_to_record",
-            schema=faust.Schema(key_serializer="json", value_serializer="json"),
-            partitions=settings.topic_partitions,
-        )
-        self.alert_id_to_alert = self.app.GlobalTable(
-            "alert_id_to_alert",
-            schema=faust.Schema(key_serializer="json", value_serializer="json"),
-            partitions=settings.topic_partitions,
-        )
+        self.patient_to_record = self._global_table("patient_to_record")
+        self.alert_id_to_alert = self._global_table("alert_id_to_alert")
         self.store = TableRecords(self.patient_to_record)
         self.pipeline = Pipeline(self.store, settings.thresholds)
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
+        self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
+
+    def _global_table(self, name: str) -> faust.GlobalTable:
+        """A table every worker holds in full, kept live from its changelog.
+
+        recovery_buffer_size=1: Faust applies a global table's changelog in batches of this
+        size and keeps reading after recovery only when it is 1; with the default (1000)
+        another worker's last few hundred updates would wait for the next rebalance.
+        """
+        return self.app.GlobalTable(
+            name,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+            partitions=self.settings.topic_partitions,
+            recovery_buffer_size=1,
+        )
+
+    async def _on_partitions_revoked(self, sender: object, revoked: set, **kwargs: object) -> None:
+        self.store.forget_owned()
 
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
         batches = stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s)
@@ -74,10 +87,11 @@ class Worker:
         pending: list = []
         touched: dict[str, int] = {}  # record key -> input partition (its changelog partition)
         raised: list[tuple[AlertRaised, faust.types.Message]] = []
+        outcomes: Counter[tuple[str, str]] = Counter()
         for event in events:
             message = event.message
             handled = self.pipeline.handle(event.value, self.type_by_topic.get(message.topic))
-            self.metrics.events.labels(handled.event_type, handled.outcome).inc()
+            outcomes[handled.event_type, handled.outcome] += 1
             if handled.outcome == "invalid":
                 pending.append(await self._dead_letter(message, handled.reasons))
             elif handled.outcome == "accepted":
@@ -91,6 +105,8 @@ class Worker:
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
             write(self.alert_id_to_alert, alert.alert_id, alert.model_dump(), message.partition)
         self.store.commit(touched)
+        for (event_type, outcome), n in outcomes.items():  # counted once the batch is stored
+            self.metrics.events.labels(event_type, outcome).inc(n)
 
     async def _dead_letter(self, message: faust.types.Message, reasons: list[str]):
         headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)

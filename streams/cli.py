@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--out", type=Path, help="write JSON Lines here (default: stdout)")
     target.add_argument("--publish", action="store_true", help="publish to Kafka instead")
 
+    bench = sub.add_parser("bench", help="measure throughput, latency, memory and restart")
+    bench.add_argument("--trials", type=int, default=10, help="simulated trials to stream")
+    bench.add_argument("--out", type=Path, help="write the JSON result here")
+
     for command in sub.choices.values():
         _add_setting_options(command)
     # Added after the loop: `db` and `dlq` take the settings options on their sub-commands.

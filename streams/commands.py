@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from streams.settings import Settings
@@ -76,6 +77,21 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
 
     return run_demo(settings, seed=args.seed, duration=args.duration, once=args.once)
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """Benchmarks against the configured Kafka, or an embedded broker when none is set."""
+    from streams.bench import run_bench
+    from streams.broker import EmbeddedBroker
+
+    if "CARTWATCH_KAFKA_BOOTSTRAP" in os.environ or args.kafka_bootstrap:
+        run_bench(settings, args.trials, args.out)
+        return 0
+    with EmbeddedBroker() as broker:
+        run_bench(
+            settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}), args.trials, args.out
+        )
+    return 0
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,8 +28,18 @@ def faust_settings(settings: Settings) -> dict:
 def embedded_broker_workarounds() -> dict:
     """Settings that work around defects of the embedded Tansu broker (README: "Embedded broker").
 
-    Tansu answers ListOffsets(latest) with the first offset of the last batch when that
-    batch holds several records, so a table restored from its changelog stops short.
-    One record per batch makes "latest" right.
+    - Tansu answers ListOffsets(latest) with the first offset of the last batch plus one
+      when that batch holds several records, so a table restored from its changelog stops
+      short (measured: 4957 of 5000 keys) and a rebalance can crash a worker with
+      "persisted offset higher than highwater". aiokafka always accepts the first record
+      of a batch, so a batch size of 1 byte means one record per batch and a right
+      "latest" (5000/5000 and 20000/20000 keys recovered). Cost: about 30% throughput.
+    - A group join waits half the session timeout, and a restarted worker waits out its
+      dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
     """
-    return {"producer_max_batch_size": 1}
+    return {
+        "producer_max_batch_size": 1,
+        "broker_session_timeout": 4.0,
+        "broker_heartbeat_interval": 0.5,
+        "broker_rebalance_timeout": 4.0,
+    }

@@ -6,7 +6,6 @@ The worker and `cartwatch replay` both call `Pipeline.handle`; only the record s
 
 from __future__ import annotations
 
-import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,8 +38,14 @@ class Handled:
 
 
 def record_key(trial_id: str, patient_id: str) -> str:
-    """Table key of a patient: unambiguous whatever characters the ids hold."""
-    return json.dumps([trial_id, patient_id], ensure_ascii=False)
+    """Table key of a patient: length-prefixed, so unambiguous whatever the ids hold."""
+    return f"{len(trial_id)}:{trial_id}:{patient_id}"
+
+
+def trial_of_key(key: str) -> str:
+    """The trial_id of a `record_key`."""
+    length, _, rest = key.partition(":")
+    return rest[: int(length)]
 
 
 def decode(raw: bytes, expected_type: str | None = None) -> Event:

@@ -2,32 +2,65 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import faust
 
 from models.patient import PatientRecord
+from streams.pipeline import trial_of_key
+
+
+def write(table: faust.Table, key: str, value: Any, partition: int) -> None:
+    """Set a table key and send its changelog record to `partition` explicitly.
+
+    The partition is that of the input message that changed the key, so the table stays
+    co-partitioned with the inputs even when writes happen after a batch of events
+    (Faust's own `table[key] = value` needs the current event for that).
+    """
+    table.data[key] = value
+    table.send_changelog(partition, key, value)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
-    """Reads records from the table; writes wait in `pending` until `commit(key)`.
+    """Patient records stored as JSON-ready dicts in a global table, parsed once.
 
-    The agent commits a record only once the alerts it caused are acknowledged, so a
-    crash never leaves a record that claims an alert the broker never received.
+    A global table also reads back its own changelog, so for a moment it can hold an
+    older version of a record this worker wrote since. The records this worker wrote are
+    therefore kept in `owned` and win over the table until the next rebalance (when
+    partitions may move and recovery brings the table up to date). Other records are
+    parsed from the table's dicts and cached until the table holds another dict for the
+    key. Writes wait in `pending` until `commit`, which the agent calls once the alerts
+    they caused are acknowledged.
     """
 
     def __init__(self, table: faust.Table) -> None:
         self.table = table
         self.pending: dict[str, PatientRecord] = {}
+        self.owned: dict[str, PatientRecord] = {}
+        self._parsed: dict[str, tuple[dict, PatientRecord]] = {}
+
+    def forget_owned(self) -> None:
+        """Drop the records this worker wrote (call when partitions are revoked)."""
+        self.owned.clear()
 
     def __getitem__(self, key: str) -> PatientRecord:
         if key in self.pending:
             return self.pending[key]
-        data = self.table.get(key)
+        if key in self.owned:
+            return self.owned[key]
+        data = self.table.data.get(key)
         if data is None:
             raise KeyError(key)
-        return PatientRecord.from_dict(data)
+        return self._parse(key, data)
+
+    def _parse(self, key: str, data: dict) -> PatientRecord:
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        record = PatientRecord.from_dict(data)
+        self._parsed[key] = (data, record)
+        return record
 
     def __setitem__(self, key: str, record: PatientRecord) -> None:
         self.pending[key] = record
@@ -36,17 +69,20 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         raise TypeError("patient records are never deleted")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.table.keys())
+        return iter(self.table.data.keys())
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self.table.data)
 
-    def commit(self, key: str) -> None:
-        """Write the pending record of `key` to the table (and its changelog)."""
-        self.table[key] = self.pending.pop(key).to_dict()
+    def commit(self, partitions: dict[str, int]) -> None:
+        """Write each pending record to the table, its changelog on the given partition."""
+        for key, partition in partitions.items():
+            record = self.pending.pop(key)
+            write(self.table, key, record.to_dict(), partition)
+            self.owned[key] = record
 
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
         """Every stored record, optionally of one trial."""
-        for key, data in list(self.table.items()):
-            if trial_id is None or json.loads(key)[0] == trial_id:
-                yield PatientRecord.from_dict(data)
+        for key, data in list(self.table.data.items()):
+            if trial_id is None or trial_of_key(key) == trial_id:
+                yield self.owned[key] if key in self.owned else self._parse(key, data)

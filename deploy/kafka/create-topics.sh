@@ -41,9 +41,9 @@ create() { # create NAME CLEANUP_POLICY
 for suffix in infusions labs adverse-events observations dispositions alerts dead-letter; do
   create "$PREFIX.$suffix" delete
 done
-# Faust's table changelogs (app id "cartwatch"), created here with the cluster's replication
-# rather than by the worker with Faust's default of one replica.
+# Faust's table changelogs (the app id is the topic prefix), created here with the
+# cluster's replication rather than by the worker with Faust's default of one replica.
 for table in patient_to_record alert_id_to_alert; do
-  create "cartwatch-$table-changelog" compact
+  create "$PREFIX-$table-changelog" compact
 done
 echo "cartwatch topics ready on $CARTWATCH_KAFKA_BOOTSTRAP (prefix $PREFIX, $PARTITIONS partitions)"
