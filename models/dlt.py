@@ -16,7 +16,7 @@ from itertools import groupby
 
 from models.outcomes import DAY, counted_toxicities
 from models.patient import PatientRecord
-from models.stopping import StoppingConfig, compute_boundary
+from models.stopping import StoppingConfig, boundary_table, compute_boundary
 
 GRADED_TERMS = ("CRS", "ICANS")
 
@@ -103,3 +103,17 @@ def toxicity_status(
         if crossed is None and stop is not None and dlts >= stop:
             crossed = (n, dlts)
     return ToxicityStatus(clock, n, dlts, boundary.stop_at(n), crossed)
+
+
+def boundary_report(
+    records: Iterable[PatientRecord], config: StoppingConfig, as_of: float | None = None
+) -> dict:
+    """The trial's stopping boundary (its table and settings) and where the trial stands."""
+    courses = [c for r in records if (c := dlt_course(r, config)) is not None]
+    return {
+        "method": config.method,
+        "p0": config.p0,
+        "max_patients": config.max_patients,
+        "status": toxicity_status(courses, config, as_of).to_dict(),
+        "table": boundary_table(config),
+    }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,6 +16,9 @@ from models.cohort import cohort_reports
 from models.patient import PatientRecord
 from models.summary import patient_summary
 from streams.metrics import Metrics
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 
@@ -31,6 +35,8 @@ class StateView(Protocol):
     def recent_alerts(self, trial_id: str | None = None) -> list[dict]: ...
 
     def is_consuming(self) -> bool: ...
+
+    def toxicity_boundary(self, trial_id: str, as_of: float | None = None) -> dict: ...
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,8 +76,42 @@ def _parse_as_of(request: web.Request) -> datetime:
     return value
 
 
-def build_api(view: StateView, metrics: Metrics, token: SecretStr | None) -> web.Application:
-    """The aiohttp application; the bearer token guards all but /healthz and /metrics."""
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _acknowledgement(request: web.Request) -> tuple[str, str | None]:
+    """`by` and `note` of an ack request; HTTPBadRequest when the body is not usable."""
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        body = None
+    by = body.get("by") if isinstance(body, dict) else None
+    note = body.get("note") if isinstance(body, dict) else None
+    # 128: the width of alerts.acknowledged_by.
+    if not isinstance(by, str) or not by.strip() or len(by) > 128:
+        raise web.HTTPBadRequest(
+            text='{"error": "JSON body needs \\"by\\": who acknowledges (1-128 characters)"}',
+            content_type="application/json",
+        )
+    if note is not None and not isinstance(note, str):
+        raise web.HTTPBadRequest(
+            text='{"error": "\\"note\\" must be a string"}', content_type="application/json"
+        )
+    return by.strip(), note
+
+
+def build_api(
+    view: StateView,
+    metrics: Metrics,
+    token: SecretStr | None,
+    engine: Engine | None = None,
+) -> web.Application:
+    """The aiohttp application; the bearer token guards all but /healthz and /metrics.
+
+    `engine` is the database acknowledgements are stored in; without one the ack route
+    answers 503.
+    """
     routes = web.RouteTableDef()
 
     @routes.get("/healthz")
@@ -107,9 +147,37 @@ def build_api(view: StateView, metrics: Metrics, token: SecretStr | None) -> web
             )
         return web.json_response(patient_summary(record, _parse_as_of(request).timestamp()))
 
+    @routes.get("/trials/{trial_id}/toxicity-boundary")
+    async def toxicity_boundary(request: web.Request) -> web.Response:
+        trial_id = request.match_info["trial_id"]
+        if trial_id not in view.trial_ids():
+            raise web.HTTPNotFound(
+                text='{"error": "unknown trial"}', content_type="application/json"
+            )
+        as_of = _parse_as_of(request).timestamp()
+        return web.json_response({"trial_id": trial_id} | view.toxicity_boundary(trial_id, as_of))
+
     @routes.get("/alerts")
     async def alerts(request: web.Request) -> web.Response:
         return web.json_response({"alerts": view.recent_alerts(request.query.get("trial_id"))})
+
+    @routes.post("/alerts/{alert_id}/ack")
+    async def acknowledge(request: web.Request) -> web.Response:
+        if engine is None:
+            return _error(503, "no database configured")
+        by, note = await _acknowledgement(request)
+        # Imported here: the API without a database loads no database code.
+        from streams.storage.errors import AlertNotFound
+        from streams.storage.operations import acknowledge_alert
+
+        alert_id = request.match_info["alert_id"]
+        try:
+            alert = await asyncio.to_thread(
+                acknowledge_alert, engine, alert_id, actor=by, note=note
+            )
+        except AlertNotFound:
+            return _error(404, "unknown alert")
+        return web.json_response(alert)
 
     app = web.Application(middlewares=[_bearer_middleware(token)])
     app.add_routes(routes)

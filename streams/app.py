@@ -18,8 +18,10 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry
 
+from alerts.engine import TrialMonitor
 from alerts.model import AlertRaised
 from models.cohort import cohort_reports
+from models.dlt import boundary_report
 from models.patient import PatientRecord
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings
@@ -56,6 +58,9 @@ class Worker:
         self.alert_id_to_alert = self._global_table("alert_id_to_alert")
         self.store = TableRecords(self.patient_to_record)
         self.pipeline = Pipeline(self.store, settings.thresholds)
+        # Trial-level rules see every patient: this worker's through `observe`, the other
+        # workers' through the global table, reloaded on every gauge refresh.
+        self.monitor = TrialMonitor(settings.thresholds)
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
@@ -97,6 +102,9 @@ class Worker:
             elif handled.outcome == "accepted":
                 touched[handled.record_key] = message.partition
                 raised.extend((alert, message) for alert in handled.alerts)
+                record = self.store[handled.record_key]
+                trial_alerts = self.monitor.observe(record, handled.event)
+                raised.extend((alert, message) for alert in trial_alerts)
         for alert, _ in raised:
             pending.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
         await asyncio.gather(*pending)  # the broker has them before any record says so
@@ -116,10 +124,22 @@ class Worker:
         )
 
     async def _refresh_gauges(self) -> None:
-        for report in cohort_reports(self.store.all(), time.time()):
+        now = time.time()
+        self._reload_trial_monitor()
+        for report in cohort_reports(self.store.all(), now):
             self.metrics.observe_report(report)
+            boundary = self.toxicity_boundary(report["trial_id"], now)["status"]
+            self.metrics.observe_boundary(report["trial_id"], boundary)
         self.metrics.observe_trial_operations(self.store.all(), time.time())
         self.metrics.observe_consumer(self._consumer_lag(), self.is_consuming())
+
+    def _reload_trial_monitor(self) -> None:
+        """Courses of every patient (all workers') and the boundary levels already alerted."""
+        self.monitor.load(self.store.all())
+        for alert in list(self.alert_id_to_alert.values()):
+            if alert["rule"] == "toxicity_boundary":
+                trial = alert["trial_id"]
+                self.monitor.fired[trial] = max(self.monitor.fired.get(trial, 0), alert["level"])
 
     def _consumer_lag(self) -> dict[tuple[str, int], int]:
         """Highwater minus committed offset of each owned input partition (Faust's view)."""
@@ -150,6 +170,9 @@ class Worker:
         alerts = [a for a in self.alert_id_to_alert.values() if trial_id in (None, a["trial_id"])]
         alerts.sort(key=lambda a: (a["detected_at"], a["alert_id"]), reverse=True)
         return alerts[: self.settings.recent_alerts]
+
+    def toxicity_boundary(self, trial_id: str, as_of: float | None = None) -> dict:
+        return boundary_report(self.store.all(trial_id), self.settings.thresholds.toxicity, as_of)
 
     def is_consuming(self) -> bool:
         """Partitions assigned, tables restored (actives and global replicas), not rebalancing."""

@@ -148,6 +148,11 @@ class Metrics:
             for kind in ("observed", "boundary"):
                 self.toxicity_boundary.labels(trial, kind)
 
+    def observe_boundary(self, trial_id: str, status: dict) -> None:
+        """Patients with a DLT and the count that stops the trial at the evaluable number."""
+        self.toxicity_boundary.labels(trial_id, "observed").set(status["n_dlt"])
+        self.toxicity_boundary.labels(trial_id, "boundary").set(status["stop_at_dlt"] or 0)
+
     def observe_consumer(self, lag: dict[tuple[str, int], int], consuming: bool) -> None:
         """Per-partition lag of the partitions owned now (revoked ones are removed)."""
         self.worker_consuming.set(1 if consuming else 0)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from alerts.rules import RuleThresholds
+from models.dlt import boundary_report
 from models.patient import PatientRecord
 from streams.api import build_api
 from streams.metrics import Metrics
@@ -45,6 +46,10 @@ class ExampleView:
 
     def is_consuming(self) -> bool:
         return self.consuming
+
+    def toxicity_boundary(self, trial_id: str, as_of: float | None = None) -> dict:
+        records = self.records(trial_id)
+        return boundary_report(records, RuleThresholds().toxicity, as_of)
 
 
 def _call(path: str, token: str | None = None, header: str | None = None, view=None):
@@ -119,3 +124,16 @@ def test_metrics_expose_the_counters_in_prometheus_format():
     status, body = _call("/metrics")
     assert status == 200
     assert 'cartwatch_events_processed_total{outcome="accepted",type="lab"} 1.0' in body
+
+
+def test_the_toxicity_boundary_shows_its_table_and_where_the_trial_stands():
+    status, body = _call("/trials/CART19-ALL-01/toxicity-boundary")
+    boundary = json.loads(body)
+    assert status == 200
+    assert boundary["status"]["n_dlt"] == 0
+    table = boundary["table"]
+    assert [row["n_evaluable"] for row in table] == list(range(1, boundary["max_patients"] + 1))
+    stops = [row["stop_at_dlt"] for row in table]
+    assert all(s is None or 1 <= s <= n for n, s in enumerate(stops, start=1))
+    assert any(s is not None for s in stops)
+    assert _call("/trials/NOPE/toxicity-boundary")[0] == 404
