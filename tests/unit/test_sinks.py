@@ -1,0 +1,147 @@
+"""Sinks without I/O: the webhook signature, the email text, severity routing, backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from alerts.sinks.base import AlertSink, alert_body
+from alerts.sinks.routing import Route, Routing, parse_severities, routing_from_settings
+from alerts.sinks.smtp import SmtpSink, email_of, subject_of
+from alerts.sinks.webhook import WebhookSink, sign, signature_is_valid
+from streams.delivery import backoff_s
+from streams.settings import Settings
+
+SECRET = SecretStr("key")
+ALERT = {
+    "alert_id": "T1:P1:crs_grade:3",
+    "rule": "crs_grade",
+    "severity": "critical",
+    "trial_id": "T1",
+    "patient_id": "P1",
+    "level": 3,
+    "value": 3,
+    "threshold": 2,
+    "triggered_at": "2025-02-07T13:00:00+00:00",
+    "detected_at": "2025-02-07T13:00:01+00:00",
+    "source_event_id": "P1-ae-3",
+    "message": "Patient P1 reached CRS grade 3.",
+    "notification": 0,
+}
+
+
+class KeepingSink(AlertSink):
+    """A sink that keeps what it is given."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.kept: list[dict[str, Any]] = []
+
+    async def deliver(self, alert: dict[str, Any]) -> None:
+        self.kept.append(alert)
+
+
+def test_the_signature_is_the_published_hmac_sha256_test_vector():
+    body = b"The quick brown fox jumps over the lazy dog"
+    expected = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    assert sign(body, SECRET) == f"sha256={expected}"
+
+
+def test_a_receiver_accepts_the_signed_body_and_refuses_any_change():
+    body = alert_body(ALERT)
+    header = sign(body, SECRET)
+    assert signature_is_valid(body, header, SECRET)
+    assert not signature_is_valid(body.replace(b"P1", b"P2"), header, SECRET)
+    assert not signature_is_valid(body, header, SecretStr("other key"))
+    assert not signature_is_valid(body, None, SECRET)
+
+
+def test_the_signed_body_is_the_alert_as_compact_sorted_json():
+    body = alert_body(ALERT)
+    assert json.loads(body) == ALERT
+    assert body == json.dumps(ALERT, sort_keys=True, separators=(",", ":")).encode()
+    assert sign(body, SECRET).removeprefix("sha256=") == (
+        hmac.new(b"key", body, hashlib.sha256).hexdigest()
+    )
+
+
+def test_the_email_subject_names_severity_rule_level_trial_and_patient():
+    assert subject_of(ALERT) == "[cartwatch] CRITICAL crs_grade 3, trial T1, patient P1"
+    trial_level = {**ALERT, "patient_id": None, "notification": 2}
+    assert subject_of(trial_level) == "[cartwatch] CRITICAL crs_grade 3, trial T1 (reminder 2)"
+
+
+def test_the_email_body_has_the_message_then_the_fields():
+    mail = email_of(ALERT, "cartwatch@example.org", ["oncall@example.org", "pi@example.org"])
+    text = mail.get_content()
+    assert text.startswith("Patient P1 reached CRS grade 3.\n")
+    assert "source_event_id: P1-ae-3" in text
+    assert mail["To"] == "oncall@example.org, pi@example.org"
+    assert mail["X-Cartwatch-Alert-Id"] == "T1:P1:crs_grade:3"
+
+
+def test_severities_are_read_from_a_comma_separated_list():
+    assert parse_severities(" Warning,critical ,") == {"warning", "critical"}
+    assert parse_severities("") == frozenset()
+    with pytest.raises(ValueError, match="unknown severities"):
+        parse_severities("warning,urgent")
+
+
+def test_each_severity_goes_to_the_sinks_routed_for_it():
+    hook, mail = KeepingSink("webhook"), KeepingSink("smtp")
+    routing = Routing(
+        [
+            Route(hook, frozenset({"info", "warning", "critical"})),
+            Route(mail, frozenset({"critical"})),
+        ]
+    )
+    assert routing.sinks_for("info") == [hook]
+    assert routing.sinks_for("critical") == [hook, mail]
+
+
+def test_a_route_without_severities_is_dropped_and_sink_names_are_unique():
+    assert Routing([Route(KeepingSink("a"), frozenset())]).routes == []
+    with pytest.raises(ValueError, match="unique"):
+        Routing([Route(KeepingSink("a"), frozenset({"info"}))] * 2)
+
+
+def test_no_sink_is_configured_by_default():
+    assert routing_from_settings(Settings()).routes == []
+
+
+def test_the_settings_configure_a_webhook_for_all_and_email_for_critical_alerts():
+    settings = Settings(
+        webhook_url="http://127.0.0.1:9/hook",
+        webhook_secret="s3cret",
+        smtp_host="127.0.0.1",
+        smtp_to="oncall@example.org",
+    )
+    routes = routing_from_settings(settings).routes
+    assert [type(r.sink) for r in routes] == [WebhookSink, SmtpSink]
+    assert routes[0].severities == {"info", "warning", "critical"}
+    assert routes[1].severities == {"critical"}
+    assert settings.renotify_after_s == 1800
+
+
+def test_a_webhook_without_a_secret_or_a_bad_severity_is_a_configuration_error():
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRET"):
+        Settings(webhook_url="http://127.0.0.1:9/hook")
+    with pytest.raises(ValidationError, match="unknown severities"):
+        Settings(smtp_severities="severe")
+    with pytest.raises(ValidationError, match="SMTP_TO"):
+        Settings(smtp_host="127.0.0.1")
+
+
+def test_the_secrets_of_the_sinks_are_not_printed():
+    settings = Settings(webhook_url="http://h/x", webhook_secret="s3cret", smtp_password="pw")
+    assert "s3cret" not in repr(settings) and "pw'" not in repr(settings)
+
+
+def test_retries_back_off_exponentially_up_to_the_cap():
+    assert [backoff_s(n, 1.0, 300.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert backoff_s(20, 1.0, 300.0) == 300.0
