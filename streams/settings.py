@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     recent_alerts: int = Field(default=1000, ge=1)
     # Alert delivery (alerts/sinks, streams/delivery.py). A sink is on when its address is set;
     # severities are comma-separated (info, warning, critical).
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None  # a secret: many webhook URLs carry a token
     webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-Cartwatch-Signature
     webhook_severities: str = "info,warning,critical"
     webhook_timeout_s: float = Field(default=10.0, gt=0)

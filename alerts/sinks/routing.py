@@ -55,7 +55,7 @@ class Routing:
 class DeliverySettings(Protocol):
     """The part of `streams.settings.Settings` routing reads."""
 
-    webhook_url: str | None
+    webhook_url: SecretStr | None
     webhook_secret: SecretStr | None
     webhook_severities: str
     webhook_timeout_s: float
@@ -74,9 +74,8 @@ def routing_from_settings(settings: DeliverySettings) -> Routing:
     """A webhook route when CARTWATCH_WEBHOOK_URL is set, an email one when _SMTP_HOST is."""
     routes = []
     if settings.webhook_url and settings.webhook_secret is not None:
-        sink = WebhookSink(
-            settings.webhook_url, settings.webhook_secret, timeout_s=settings.webhook_timeout_s
-        )
+        url = settings.webhook_url.get_secret_value()
+        sink = WebhookSink(url, settings.webhook_secret, timeout_s=settings.webhook_timeout_s)
         routes.append(Route(sink, parse_severities(settings.webhook_severities)))
     if settings.smtp_host:
         recipients = [r.strip() for r in settings.smtp_to.split(",") if r.strip()]

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from email.message import Message
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -386,6 +387,31 @@ def test_acknowledgement_through_the_api_is_stored_and_stops_renotification(
     reminders = [m["Subject"] for m in box.messages if m["X-Cartwatch-Alert-Id"] == open_alert]
     assert any(s.endswith("(reminder 1)") for s in reminders)
     assert box.ids()[acked] == 1
+
+
+def test_on_sqlite_each_alert_is_delivered_once_and_a_critical_one_renotified(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cartwatch.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    t = trial()
+    critical, warning = store(engine, raised(t, "P1", "critical"), raised(t, "P2", "warning", 2))
+
+    async def scenario() -> SigningReceiver:
+        receiver = await SigningReceiver().start()
+        routing = Routing([Route(webhook(receiver), ALL)])
+        dispatcher = AlertDispatcher(engine, routing, renotify_after_s=0.5, **FAST)
+        await dispatcher.start()
+        await eventually(lambda: receiver.ids(1)[critical] == 1)
+        await dispatcher.stop()
+        await receiver.stop()
+        return receiver
+
+    receiver = asyncio.run(scenario())
+    engine.dispose()
+    assert receiver.ids(0) == Counter([critical, warning])
+    assert receiver.ids(1) == Counter([critical])  # warnings are never re-notified
 
 
 def test_the_ack_route_without_a_database_answers_503() -> None:
