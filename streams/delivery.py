@@ -17,6 +17,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
+from mode import Service
 from sqlalchemy import Engine
 
 from alerts.sinks.base import DeliveryFailed
@@ -133,3 +134,17 @@ class AlertDispatcher:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+class DeliveryService(Service):
+    """The dispatcher as a mode service: `FaustWorker(app, api, DeliveryService(...))`."""
+
+    def __init__(self, dispatcher: AlertDispatcher, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.dispatcher = dispatcher
+
+    async def on_start(self) -> None:
+        await self.dispatcher.start()
+
+    async def on_stop(self) -> None:
+        await self.dispatcher.stop()

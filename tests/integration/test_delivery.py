@@ -33,7 +33,7 @@ from alerts.sinks.routing import Route, Routing
 from alerts.sinks.smtp import SmtpSink
 from alerts.sinks.webhook import WebhookSink
 from streams.api import build_api
-from streams.delivery import AlertDispatcher
+from streams.delivery import AlertDispatcher, DeliveryService
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.storage.audit import ALERT_ACKNOWLEDGED, list_audit
@@ -188,10 +188,11 @@ def test_each_alert_reaches_the_webhook_once_with_a_valid_signature(engine: Engi
     async def scenario() -> SigningReceiver:
         receiver = await SigningReceiver().start()
         dispatcher = AlertDispatcher(engine, Routing([Route(webhook(receiver), ALL)]), **FAST)
-        await dispatcher.start()
+        service = DeliveryService(dispatcher)  # as the worker runs it
+        await service.start()
         await eventually(lambda: len(receiver.accepted) == len(ids))
         await asyncio.sleep(1.0)  # ten more polls: nothing is sent twice
-        await dispatcher.stop()
+        await service.stop()
         await receiver.stop()
         return receiver
 
