@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import faust
 from faust.exceptions import ConsumerNotStarted
@@ -22,12 +23,20 @@ from alerts.engine import TrialMonitor
 from alerts.model import AlertRaised
 from models.cohort import cohort_reports
 from models.dlt import boundary_report
+from models.events import AdverseEvent
 from models.patient import PatientRecord
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings
 from streams.metrics import Metrics
-from streams.pipeline import Pipeline, record_key
+from streams.pipeline import Handled, Pipeline, record_key
 from streams.settings import Settings
+from streams.storage.items import (
+    AdverseEventReport,
+    DeadLetter,
+    PatientSnapshot,
+    StorageItem,
+)
+from streams.storage.writer import StorageWriter
 from streams.tables import TableRecords, write
 
 
@@ -39,10 +48,45 @@ def _value(alert: AlertRaised) -> bytes:
     return alert.model_dump_json().encode()
 
 
+@dataclass
+class Batch:
+    """What one batch of input messages did, gathered before anything is published."""
+
+    touched: dict[str, int] = field(default_factory=dict)  # record key -> input partition
+    raised: list[tuple[AlertRaised, faust.types.Message]] = field(default_factory=list)
+    invalid: list[tuple[faust.types.Message, list[str]]] = field(default_factory=list)
+    adverse_events: list[AdverseEvent] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, handled: Handled, message: faust.types.Message) -> None:
+        self.outcomes[handled.event_type, handled.outcome] += 1
+        if handled.outcome == "invalid":
+            self.invalid.append((message, handled.reasons))
+        elif handled.outcome == "accepted":
+            self.touched[handled.record_key] = message.partition
+            self.raised += [(alert, message) for alert in handled.alerts]
+            if isinstance(handled.event, AdverseEvent):
+                self.adverse_events.append(handled.event)
+
+    def storage_items(self, store: TableRecords) -> Iterator[StorageItem]:
+        """The database rows of the batch: snapshots, reports, alerts, dead letters."""
+        for key in self.touched:
+            yield PatientSnapshot.of(store[key])
+        yield from (AdverseEventReport.of(event) for event in self.adverse_events)
+        yield from (alert for alert, _ in self.raised)
+        for m, reasons in self.invalid:
+            yield DeadLetter(m.topic, m.partition, m.offset, m.key, m.value or b"", reasons)
+
+
 class Worker:
     """One cartwatch worker: the Faust app and the read-only view the API serves."""
 
-    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: CollectorRegistry | None = None,
+        writer: StorageWriter | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = Metrics(registry or CollectorRegistry())
         self.metrics.start_at_zero(settings.input_topics)
@@ -61,6 +105,7 @@ class Worker:
         # Trial-level rules see every patient: this worker's through `observe`, the other
         # workers' through the global table, reloaded on every gauge refresh.
         self.monitor = TrialMonitor(settings.thresholds)
+        self.writer = writer
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
@@ -88,33 +133,43 @@ class Worker:
             await self._process_batch(events)
 
     async def _process_batch(self, events: list[faust.EventT]) -> None:
-        """Apply a batch; dead letters and alerts are acknowledged before records are written."""
-        pending: list = []
-        touched: dict[str, int] = {}  # record key -> input partition (its changelog partition)
-        raised: list[tuple[AlertRaised, faust.types.Message]] = []
-        outcomes: Counter[tuple[str, str]] = Counter()
+        """Apply a batch, then publish, store and commit in the order that loses nothing.
+
+        Alerts and dead letters are acknowledged by the broker, then the database has
+        every row of the batch, and only then are the records (with their seen event ids
+        and alerted levels) written to the table; the offsets are committed after that.
+        A crash at any point replays the batch into idempotent writes.
+        """
+        batch = Batch()
         for event in events:
             message = event.message
             handled = self.pipeline.handle(event.value, self.type_by_topic.get(message.topic))
-            outcomes[handled.event_type, handled.outcome] += 1
-            if handled.outcome == "invalid":
-                pending.append(await self._dead_letter(message, handled.reasons))
-            elif handled.outcome == "accepted":
-                touched[handled.record_key] = message.partition
-                raised.extend((alert, message) for alert in handled.alerts)
+            batch.add(handled, message)
+            if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
-                trial_alerts = self.monitor.observe(record, handled.event)
-                raised.extend((alert, message) for alert in trial_alerts)
-        for alert, _ in raised:
-            pending.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
-        await asyncio.gather(*pending)  # the broker has them before any record says so
-        for alert, message in raised:
+                batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
+        await self._publish(batch)
+        await self._store(batch)
+        self.store.commit(batch.touched)
+        for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
+            self.metrics.events.labels(event_type, outcome).inc(n)
+
+    async def _publish(self, batch: Batch) -> None:
+        sends = [await self._dead_letter(message, reasons) for message, reasons in batch.invalid]
+        for alert, _ in batch.raised:
+            sends.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
+        await asyncio.gather(*sends)
+        for alert, message in batch.raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
             write(self.alert_id_to_alert, alert.alert_id, alert.model_dump(), message.partition)
-        self.store.commit(touched)
-        for (event_type, outcome), n in outcomes.items():  # counted once the batch is stored
-            self.metrics.events.labels(event_type, outcome).inc(n)
+
+    async def _store(self, batch: Batch) -> None:
+        if self.writer is None:
+            return
+        for item in batch.storage_items(self.store):
+            await self.writer.put(item)
+        await self.writer.flush()
 
     async def _dead_letter(self, message: faust.types.Message, reasons: list[str]):
         headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)

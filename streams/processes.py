@@ -34,10 +34,17 @@ class WorkerProcess:
             "CARTWATCH_SESSION_TIMEOUT_S": str(s.session_timeout_s),
             "CARTWATCH_GAUGE_INTERVAL_S": str(s.gauge_interval_s),
             "CARTWATCH_DATA_DIR": str(self.data_dir / "faust"),
+            "CARTWATCH_DATABASE_URL": self.database_url(),
         }
         if s.api_token is not None:
             env["CARTWATCH_API_TOKEN"] = s.api_token.get_secret_value()
         return env | self.extra_env
+
+    def database_url(self) -> str:
+        """The configured database, or (when none was set) SQLite next to the worker's data."""
+        if "database_url" in self.settings.model_fields_set:
+            return self.settings.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'cartwatch.db'}"
 
     def start(self, wait_healthy: float | None = 180.0) -> Self:
         """Start the worker; by default wait until it consumes (/healthz is 200)."""

@@ -27,6 +27,7 @@ class ReplayResult:
     duplicates: int = 0
     after_as_of: int = 0
     invalid: list[tuple[int, list[str]]] = field(default_factory=list)
+    records: dict[str, PatientRecord] = field(default_factory=dict)
 
 
 def replay(lines: Iterable[bytes], as_of: datetime, thresholds: RuleThresholds) -> ReplayResult:
@@ -34,7 +35,7 @@ def replay(lines: Iterable[bytes], as_of: datetime, thresholds: RuleThresholds) 
     records: dict[str, PatientRecord] = {}
     pipeline = Pipeline(records, thresholds)
     trials = TrialMonitor(thresholds)  # trial-level rules (toxicity stopping boundary)
-    result = ReplayResult(report={}, alerts=[])
+    result = ReplayResult(report={}, alerts=[], records=records)
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue

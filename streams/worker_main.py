@@ -11,6 +11,8 @@ from mode import Service
 from streams.api import build_api
 from streams.app import Worker
 from streams.settings import Settings
+from streams.storage.migrate import upgrade
+from streams.storage.writer import StorageWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,9 @@ class ApiServer(Service):
 
 def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
-    worker = Worker(settings)
+    upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
+    writer = StorageWriter.connect(settings.database_url)
+    worker = Worker(settings, writer=writer)
     api = ApiServer(
         build_api(worker, worker.metrics, settings.api_token), settings.api_host, settings.api_port
     )
@@ -45,4 +49,6 @@ def run_worker(settings: Settings) -> int:
         faust_worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
+    finally:
+        writer.close()
     return 0

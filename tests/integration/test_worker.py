@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from alerts.rules import RuleThresholds
+from models.patient import PatientRecord
+from models.summary import patient_summary
 from streams.deadletter import read_dead_letter_headers
 from streams.processes import WorkerProcess
 from streams.producer import produce_lines
 from streams.replay import replay
 from streams.settings import Settings
 from streams.simulator import simulate_trial
+from streams.storage import schema
+from streams.storage.engine import make_engine
 from streams.topics import create_topics
 from tests.integration.kafka_read import read_topic
+from tests.integration.test_storage_support import postgres_database
 
 TOKEN = "integration-token"
 
@@ -29,10 +36,18 @@ def trial():
     return simulate_trial(seed=7)
 
 
-def _settings(broker, prefix: str, port: int) -> Settings:
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A new PostgreSQL database on the machine's cluster, dropped afterwards."""
+    with postgres_database() as url:
+        yield url
+
+
+def _settings(broker, prefix: str, port: int, database_url: str) -> Settings:
     return Settings(
         kafka_bootstrap=broker.bootstrap,
         topic_prefix=prefix,
+        database_url=SecretStr(database_url),
         api_port=port,
         api_token=SecretStr(TOKEN),
         session_timeout_s=6,
@@ -81,8 +96,46 @@ def _alert_ids(settings: Settings) -> list[str]:
     return [json.loads(r.value)["alert_id"] for r in records]
 
 
-def test_the_worker_reports_what_replay_reports(broker, trial, tmp_path: Path):
-    settings = _settings(broker, "it-same", 16101)
+def _assert_database_matches(url: str, reference, alert_ids, dead_letters) -> None:
+    """Snapshots equal the replayed records; alerts and dead letters equal the topics'."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            snapshots = {
+                (row.trial_id, row.patient_id): row.record
+                for row in conn.execute(select(schema.patient_snapshots))
+            }
+            stored_alerts = {row.alert_id for row in conn.execute(select(schema.alerts))}
+            stored_dead = {
+                (row.source_topic, row.source_partition, row.source_offset)
+                for row in conn.execute(select(schema.dead_letters))
+            }
+    finally:
+        engine.dispose()
+    wanted = {(r.trial_id, r.patient_id): r for r in reference.records.values()}
+    assert snapshots.keys() == wanted.keys()
+    differing = [k for k in wanted if not _same_record(snapshots[k], wanted[k])]
+    assert differing == []
+    assert stored_alerts == set(alert_ids)
+    worker_dead = {
+        (h["topic"], h["partition"], h["offset"])
+        for h in (read_dead_letter_headers(r.headers) for r in dead_letters)
+        if h["partition"] >= 0  # those the worker dead-lettered (not the producer)
+    }
+    assert stored_dead == worker_dead
+
+
+def _same_record(stored: dict, replayed: PatientRecord) -> bool:
+    """The same accepted events and the same derived state (list order follows arrival)."""
+    record = PatientRecord.from_dict(stored)
+    as_of = max(replayed.event_times)
+    return record.seen == replayed.seen and patient_summary(record, as_of) == patient_summary(
+        replayed, as_of
+    )
+
+
+def test_the_worker_reports_what_replay_reports(broker, trial, tmp_path: Path, database_url):
+    settings = _settings(broker, "it-same", 16101, database_url)
     create_topics(settings)
     worker = WorkerProcess(settings, tmp_path).start()
     try:
@@ -107,6 +160,8 @@ def test_the_worker_reports_what_replay_reports(broker, trial, tmp_path: Path):
             assert headers["reasons"], record.value
             assert headers["topic"] in (*settings.input_topics, "test")
 
+        _assert_database_matches(database_url, reference, on_topic, dead)
+
         metrics = worker.api.get("/metrics")[1].decode()
         assert "cartwatch_events_processed_total" in metrics
         patients = {json.loads(raw)["patient_id"] for raw in first}
@@ -121,8 +176,10 @@ def test_the_worker_reports_what_replay_reports(broker, trial, tmp_path: Path):
         worker.stop()
 
 
-def test_a_sigkill_in_mid_stream_changes_no_figure_and_no_alert_id(broker, trial, tmp_path):
-    settings = _settings(broker, "it-kill", 16102)
+def test_a_sigkill_in_mid_stream_changes_no_figure_and_no_alert_id(
+    broker, trial, tmp_path, database_url
+):
+    settings = _settings(broker, "it-kill", 16102, database_url)
     create_topics(settings)
     worker = WorkerProcess(settings, tmp_path).start()
     try:
@@ -145,5 +202,7 @@ def test_a_sigkill_in_mid_stream_changes_no_figure_and_no_alert_id(broker, trial
             sorted(wanted_ids - on_topic),
             sorted(on_topic - wanted_ids),
         )
+        dead = read_topic(settings.kafka_bootstrap, settings.dead_letter_topic)
+        _assert_database_matches(database_url, wanted, on_topic, dead)
     finally:
         worker.stop()
