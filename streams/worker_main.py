@@ -10,7 +10,9 @@ from mode import Service
 
 from streams.api import build_api
 from streams.app import Worker
+from streams.delivery import AlertDispatcher, DeliveryService
 from streams.settings import Settings
+from streams.storage.engine import make_engine
 from streams.storage.migrate import upgrade
 from streams.storage.writer import StorageWriter
 
@@ -40,15 +42,17 @@ def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
     upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
     writer = StorageWriter.connect(settings.database_url)
+    engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
     worker = Worker(settings, writer=writer)
-    api = ApiServer(
-        build_api(worker, worker.metrics, settings.api_token), settings.api_host, settings.api_port
-    )
-    faust_worker = FaustWorker(worker.app, api, loglevel="INFO", quiet=True)
+    web_app = build_api(worker, worker.metrics, settings.api_token, engine)
+    api = ApiServer(web_app, settings.api_host, settings.api_port)
+    delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
+    faust_worker = FaustWorker(worker.app, api, delivery, loglevel="INFO", quiet=True)
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
         writer.close()
+        engine.dispose()
     return 0
