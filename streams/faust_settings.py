@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.broker import is_embedded_broker
+from streams.kafka_security import faust_credentials
 from streams.settings import Settings
 
 
@@ -20,6 +21,9 @@ def faust_settings(settings: Settings) -> dict:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
     }
+    credentials = faust_credentials(settings)
+    if credentials is not None:
+        conf["broker_credentials"] = credentials
     if is_embedded_broker(settings.kafka_bootstrap):
         conf |= embedded_broker_workarounds()
     return conf

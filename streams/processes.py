@@ -57,7 +57,11 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         if wait_healthy:
-            self.api.wait_healthy(wait_healthy, alive=self.alive)
+            try:
+                self.api.wait_healthy(wait_healthy, alive=self.alive)
+            except BaseException:
+                self.kill()  # never leave a half-started worker behind
+                raise
         return self
 
     def alive(self) -> bool:

@@ -11,6 +11,7 @@ from kafka import KafkaProducer
 from models.errors import InvalidEvent
 from models.events import TOPIC_SUFFIX_BY_TYPE
 from streams.deadletter import dead_letter_headers
+from streams.kafka_security import kafka_python_options
 from streams.pipeline import decode
 from streams.settings import Settings
 
@@ -54,6 +55,7 @@ def kafka_producer(settings: Settings) -> KafkaProducer:
         linger_ms=5,
         max_in_flight_requests_per_connection=1,
         retries=5,
+        **kafka_python_options(settings),
     )
 
 

@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CARTWATCH_", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # TLS and SASL towards Kafka (streams/kafka_security.py); PLAINTEXT by default.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None  # CA bundle for the brokers' certificates
     topic_prefix: str = "cartwatch"
     database_url: SecretStr = SecretStr("sqlite:///cartwatch.db")
     api_port: int = Field(default=6066, ge=1, le=65535)

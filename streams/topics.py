@@ -7,6 +7,7 @@ import contextlib
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
 
 
@@ -17,7 +18,9 @@ def all_topics(settings: Settings) -> list[str]:
 
 def create_topics(settings: Settings, replication: int = 1) -> None:
     """Create every topic with `settings.topic_partitions` partitions; existing ones are kept."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_python_options(settings)
+    )
     try:
         existing = set(admin.list_topics())
         new = [

@@ -1,0 +1,44 @@
+"""TLS and SASL settings reach Faust and kafka-python the same way."""
+
+from __future__ import annotations
+
+import faust
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from streams.kafka_security import faust_credentials, kafka_python_options
+from streams.settings import Settings
+
+
+def test_plaintext_is_the_default_and_needs_no_credentials():
+    settings = Settings()
+    assert faust_credentials(settings) is None
+    assert kafka_python_options(settings) == {"security_protocol": "PLAINTEXT"}
+
+
+def test_sasl_ssl_gives_faust_sasl_credentials_and_kafka_python_the_same_secret():
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="cartwatch",
+        kafka_sasl_password=SecretStr("s3cret"),
+    )
+    credentials = faust_credentials(settings)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.username == "cartwatch"
+    assert credentials.ssl_context is not None
+    options = kafka_python_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_password"] == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+
+def test_tls_only_uses_an_ssl_context():
+    credentials = faust_credentials(Settings(kafka_security_protocol="SSL"))
+    assert isinstance(credentials, faust.SSLCredentials)
+
+
+def test_an_unknown_protocol_is_refused_at_start_up():
+    with pytest.raises(ValidationError):
+        Settings(kafka_security_protocol="SASL_SSLX")
