@@ -9,9 +9,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from kafka import KafkaProducer
 
+MARKER_PREFIX = b"__end-of-read-"
+
 
 def _send_end_markers(bootstrap: str, topic: str, partitions: list[int]) -> bytes:
-    marker = f"__end-of-read-{uuid.uuid4()}__".encode()
+    marker = MARKER_PREFIX + str(uuid.uuid4()).encode()
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         for partition in partitions:
@@ -26,7 +28,8 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Cons
     """Every record of `topic` written before the call.
 
     The broker's "latest offset" answer is unreliable, so an end marker is appended to each
-    partition and the topic is read until every marker is seen (markers are not returned).
+    partition and the topic is read until every marker is seen (markers, this read's and
+    earlier reads', are not returned).
     """
 
     async def go() -> list[ConsumerRecord]:
@@ -50,7 +53,7 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Cons
                         for row in rows:
                             if row.value == marker:
                                 open_partitions.discard(tp.partition)
-                            else:
+                            elif not row.value.startswith(MARKER_PREFIX):  # earlier reads'
                                 records.append(row)
             return records
         finally:

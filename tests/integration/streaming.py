@@ -1,0 +1,147 @@
+"""Shared parts of the streaming integration tests: settings, publishing, waiting,
+the offline reference, and the checks of topics and database rows against it."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote
+
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from alerts.rules import RuleThresholds
+from models.patient import PatientRecord
+from models.summary import patient_summary
+from streams.deadletter import read_dead_letter_headers
+from streams.processes import WorkerProcess
+from streams.producer import produce_lines
+from streams.replay import replay
+from streams.settings import Settings
+from streams.storage import schema
+from streams.storage.engine import make_engine
+from tests.integration.kafka_read import read_topic
+
+TOKEN = "integration-token"
+
+
+def worker_settings(broker, prefix: str, port: int, database_url: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=broker.bootstrap,
+        topic_prefix=prefix,
+        database_url=SecretStr(database_url),
+        api_port=port,
+        api_token=SecretStr(TOKEN),
+        session_timeout_s=6,
+        gauge_interval_s=1,
+    )
+
+
+def is_infusion(raw: bytes) -> bool:
+    try:
+        return json.loads(raw).get("type") == "infusion"
+    except (ValueError, AttributeError):
+        return False
+
+
+def split(lines: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Infusions first, then the rest: a worker consumes topics in parallel, and alerts may
+    depend on whether an infusion was processed before its adverse events (CONTRACT 4)."""
+    return [r for r in lines if is_infusion(r)], [r for r in lines if not is_infusion(r)]
+
+
+def to_workers(lines: list[bytes], settings: Settings) -> int:
+    sent = produce_lines(lines, settings, source="test")
+    return sum(n for topic, n in sent.items() if topic != settings.dead_letter_topic)
+
+
+def wait_processed(worker: WorkerProcess, expected: int, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while worker.api.processed_total() < expected:
+        assert worker.alive(), worker.log_tail()
+        assert time.monotonic() < deadline, f"processed {worker.api.processed_total()}"
+        time.sleep(0.5)
+
+
+def reference(lines, as_of):
+    """What an uninterrupted, offline run of the same lines reports."""
+    return replay(lines, as_of, RuleThresholds())
+
+
+def api_report(worker: WorkerProcess, trial_id: str, as_of) -> dict | None:
+    """The worker's report of a trial as of an instant; None while the trial is unknown."""
+    status, body = worker.api.get(f"/trials/{trial_id}/report?as_of={quote(as_of.isoformat())}")
+    return json.loads(body) if status == 200 else None
+
+
+def api_reports(worker: WorkerProcess, trial_ids, as_of) -> list[dict | None]:
+    return [api_report(worker, t, as_of) for t in sorted(trial_ids)]
+
+
+def wait_for_reports(workers, wanted, as_of, timeout: float = 180.0) -> None:
+    """Until every worker's report of every trial equals the reference's."""
+    wanted_reports = wanted.report["trials"]
+    trial_ids = [t["trial_id"] for t in wanted_reports]
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        while (got := api_reports(worker, trial_ids, as_of)) != wanted_reports:
+            assert worker.alive(), worker.log_tail()
+            assert time.monotonic() < deadline, _difference(got, wanted_reports)
+            time.sleep(1)
+
+
+def _difference(got: list[dict | None], wanted: list[dict]) -> str:
+    """The first figures that differ, readable in a failure message."""
+    for mine, theirs in zip(got, wanted, strict=True):
+        if mine is None:
+            return f"{theirs['trial_id']}: unknown to the worker"
+        for part in ("efficacy", "safety"):
+            for key, value in theirs[part].items():
+                if mine[part][key] != value:
+                    return f"{theirs['trial_id']} {part}.{key}: {mine[part][key]} != {value}"
+        if mine != theirs:
+            return f"{theirs['trial_id']}: n_infused {mine['n_infused']} != {theirs['n_infused']}"
+    return "no difference"
+
+
+def alert_ids(settings: Settings) -> list[str]:
+    records = read_topic(settings.kafka_bootstrap, settings.alerts_topic)
+    return [json.loads(r.value)["alert_id"] for r in records]
+
+
+def assert_database_matches(url: str, reference, alert_ids, dead_letters) -> None:
+    """Snapshots equal the replayed records; alerts and dead letters equal the topics'."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            snapshots = {
+                (row.trial_id, row.patient_id): row.record
+                for row in conn.execute(select(schema.patient_snapshots))
+            }
+            stored_alerts = {row.alert_id for row in conn.execute(select(schema.alerts))}
+            stored_dead = {
+                (row.source_topic, row.source_partition, row.source_offset)
+                for row in conn.execute(select(schema.dead_letters))
+            }
+    finally:
+        engine.dispose()
+    wanted = {(r.trial_id, r.patient_id): r for r in reference.records.values()}
+    assert snapshots.keys() == wanted.keys()
+    differing = [k for k in wanted if not same_record(snapshots[k], wanted[k])]
+    assert differing == []
+    assert stored_alerts == set(alert_ids)
+    worker_dead = {
+        (h["topic"], h["partition"], h["offset"])
+        for h in (read_dead_letter_headers(r.headers) for r in dead_letters)
+        if h["partition"] >= 0  # those the worker dead-lettered (not the producer)
+    }
+    assert stored_dead == worker_dead
+
+
+def same_record(stored: dict, replayed: PatientRecord) -> bool:
+    """The same accepted events and the same derived state (list order follows arrival)."""
+    record = PatientRecord.from_dict(stored)
+    as_of = max(replayed.event_times)
+    return record.seen == replayed.seen and patient_summary(record, as_of) == patient_summary(
+        replayed, as_of
+    )
