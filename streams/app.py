@@ -230,8 +230,10 @@ class Worker:
         return boundary_report(self.store.all(trial_id), self.settings.thresholds.toxicity, as_of)
 
     def is_consuming(self) -> bool:
-        """Partitions assigned, tables restored (actives and global replicas), not rebalancing."""
+        """Partitions assigned, this worker's table partitions restored, not rebalancing."""
         app = self.app
         if app.rebalancing or app.in_recovery or not app.consumer.assignment():
             return False
-        return app.tables.recovery.completed.is_set() and app.tables.standbys_ready
+        # Not `standbys_ready`: that waits for changelog traffic and never comes on an idle
+        # trial; other workers' partitions are read continuously after recovery anyway.
+        return app.tables.recovery.completed.is_set()
