@@ -10,10 +10,10 @@ from typing import Literal
 
 from alerts.model import AlertRaised, alert_id
 from alerts.rules import (
-    PATIENT_RULES,
     Crossing,
     RuleThresholds,
     evaluate_toxicity_boundary,
+    rules_for,
 )
 from models.dlt import DltCourse, dlt_course
 from models.events import Event
@@ -41,7 +41,7 @@ def process_event(
         return Processed("duplicate")
     now = detected_at or datetime.now(UTC)  # one detection instant for the event's alerts
     alerts = []
-    for evaluate in PATIENT_RULES:
+    for evaluate in rules_for(event):
         crossing = evaluate(record, thresholds)
         if crossing is None:
             continue

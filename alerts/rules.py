@@ -15,6 +15,7 @@ from alerts.early_warnings import (
 from alerts.model import Severity
 from models.astct import peak_crs_grade, peak_icans_grade
 from models.dlt import DltCourse, dlt_course, toxicity_status
+from models.events import Event, Lab
 from models.outcomes import counted_toxicities, worst_grade
 from models.patient import PatientRecord
 from models.stopping import StoppingConfig, compute_boundary
@@ -204,6 +205,35 @@ PATIENT_RULES = (
     evaluate_crp_high,
     evaluate_modified_easix,
 )
+
+# The inputs each patient rule reads besides the infusion (which moves t0 for all of them).
+# A rule's result can only change when one of its inputs does, so the engine evaluates a
+# rule only after such an event: the alerts are the same, the work per event much less.
+RULE_INPUTS = {
+    evaluate_crs_grade: frozenset({"adverse_event"}),
+    evaluate_icans_grade: frozenset({"adverse_event"}),
+    evaluate_crs_derived: frozenset({"observation"}),
+    evaluate_icans_derived: frozenset({"observation"}),
+    evaluate_il6_fold_rise: frozenset({"lab:IL6"}),
+    evaluate_ifng_fold_rise: frozenset({"lab:IFNG"}),
+    evaluate_ferritin_high: frozenset({"lab:FERRITIN"}),
+    evaluate_crp_high: frozenset({"lab:CRP"}),
+    evaluate_modified_easix: frozenset({"lab:LDH", "lab:CRP", "lab:PLT"}),
+}
+
+
+def input_key(event: Event) -> str:
+    """What kind of input an event is for the rules: its type, or `lab:<analyte>`."""
+    return f"lab:{event.analyte.value}" if isinstance(event, Lab) else event.type
+
+
+def rules_for(event: Event) -> list:
+    """The patient rules whose result `event` can change."""
+    if event.type == "infusion":
+        return list(PATIENT_RULES)
+    key = input_key(event)
+    return [rule for rule in PATIENT_RULES if key in RULE_INPUTS[rule]]
+
 
 TOXICITY_BOUNDARY = "toxicity_boundary"
 METHOD_NAMES = {
