@@ -101,6 +101,15 @@ async def _acknowledgement(request: web.Request) -> tuple[str, str | None]:
     return by.strip(), note
 
 
+def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
+    try:
+        return max(1, min(most, int(request.query.get("limit", default))))
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "limit must be a whole number"}', content_type="application/json"
+        ) from None
+
+
 def build_api(
     view: StateView,
     metrics: Metrics,
@@ -178,6 +187,19 @@ def build_api(
         except AlertNotFound:
             return _error(404, "unknown alert")
         return web.json_response(alert)
+
+    @routes.get("/dead-letters")
+    async def dead_letters(request: web.Request) -> web.Response:
+        if engine is None:
+            return _error(503, "no database configured")
+        from streams.storage.operations import list_dead_letters
+
+        status = request.query.get("status")
+        if status not in (None, "new", "redriven"):
+            return _error(400, "status must be new or redriven")
+        limit = _limit(request)
+        rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
+        return web.json_response({"dead_letters": rows})
 
     app = web.Application(middlewares=[_bearer_middleware(token)])
     app.add_routes(routes)

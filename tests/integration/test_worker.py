@@ -68,17 +68,26 @@ def test_the_worker_reports_what_replay_reports(broker, trial, tmp_path: Path, d
             assert headers["topic"] in (*settings.input_topics, "test")
 
         assert_database_matches(database_url, wanted, on_topic, dead)
+        listed = worker.api.json("/dead-letters")["dead_letters"]
+        from_worker = [r for r in dead if read_dead_letter_headers(r.headers)["partition"] >= 0]
+        assert sorted(d["reasons"] for d in listed) == sorted(
+            read_dead_letter_headers(r.headers)["reasons"] for r in from_worker
+        )
 
         metrics = worker.api.get("/metrics")[1].decode()
         assert "cartwatch_events_processed_total" in metrics
         patients = {json.loads(raw)["patient_id"] for raw in first}
         assert not [p for p in patients if p in metrics]
+        log = (tmp_path / "worker.log").read_text()
+        assert " [INFO] " in log
+        assert not [p for p in patients if p in log]  # no patient id in the worker's logs
 
         assert worker.api.get("/healthz")[0] == 200
         anonymous = type(worker.api)(worker.api.base_url)
         assert anonymous.get("/trials")[0] == 401
         assert anonymous.get(f"/trials/{trial.trial_id}/report")[0] == 401
         assert anonymous.get("/metrics")[0] == 200
+        assert anonymous.get("/dead-letters")[0] == 401
     finally:
         worker.stop()
 
