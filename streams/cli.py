@@ -71,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--publish", action="store_true", help="publish to Kafka instead")
 
     bench = sub.add_parser("bench", help="measure throughput, latency, memory and restart")
-    bench.add_argument("--trials", type=int, default=10, help="simulated trials to stream")
+    bench.add_argument("--trials", type=int, default=3, help="simulated trials to stream")
     bench.add_argument("--out", type=Path, help="write the JSON result here")
+    bench.add_argument("--latency-rate", type=float, default=2000.0, help="events/s")
+    bench.add_argument("--latency-duration", type=float, default=25.0, help="seconds")
+    bench.add_argument("--restart-patients", type=int, default=100_000, help="patients")
+    bench.add_argument("--skip-restart", action="store_true", help="no restart phase")
+    bench.add_argument("--profile", type=Path, help="py-spy/cProfile output directory")
 
     for command in sub.choices.values():
         _add_setting_options(command)

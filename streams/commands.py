@@ -81,16 +81,23 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Benchmarks against the configured Kafka, or an embedded broker when none is set."""
-    from streams.bench import run_bench
+    from streams.bench import BenchOptions, run_bench
     from streams.broker import EmbeddedBroker
 
+    options = BenchOptions(
+        trials=args.trials,
+        latency_rate=args.latency_rate,
+        latency_duration_s=args.latency_duration,
+        restart_patients=args.restart_patients,
+        skip_restart=args.skip_restart,
+        profile_dir=args.profile,
+        out=args.out,
+    )
     if "CARTWATCH_KAFKA_BOOTSTRAP" in os.environ or args.kafka_bootstrap:
-        run_bench(settings, args.trials, args.out)
+        run_bench(settings, options)
         return 0
     with EmbeddedBroker() as broker:
-        run_bench(
-            settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}), args.trials, args.out
-        )
+        run_bench(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}), options)
     return 0
 
 

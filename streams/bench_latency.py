@@ -1,0 +1,172 @@
+"""Event-to-alert latency of `cartwatch bench` at a steady input rate.
+
+Fresh trial ids, so the stream meets no earlier state. Each patient gets an infusion, a few
+quiet labs and observations, then a CRS grade 2 and an ICANS grade 1 report: each report
+crosses its rule's threshold (CONTRACT 4: crs_grade from 2, icans_grade from 1), so one
+alert per report. Latency is the alert record's Kafka timestamp minus the timestamp we set
+on the causing message when producing it (both CreateTime, one clock: this machine's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.bench_report import percentile
+from streams.producer import kafka_producer, route
+from streams.settings import Settings
+
+BASE = datetime(2026, 1, 5, 8, tzinfo=UTC)
+QUIET = (("lab", "CRP", 5.0, "mg/L"), ("observation", "temperature_c", 37.0, None))
+
+
+@dataclass
+class Latency:
+    """What the latency phase measured."""
+
+    rate_target: float
+    rate_achieved: float = 0.0
+    sent: int = 0
+    alerts_expected: int = 0
+    alerts_matched: int = 0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    complete: bool = True
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+
+def _event(kind: str, trial: str, patient: str, n: int, at: datetime, **fields) -> dict:
+    return {
+        "event_id": f"{trial}/{patient}/{n:03d}",
+        "type": kind,
+        "trial_id": trial,
+        "patient_id": patient,
+        "occurred_at": at.isoformat(),
+        **fields,
+    }
+
+
+def patient_events(trial: str, patient: str, quiet: int = 6) -> list[dict]:
+    """Infusion, `quiet` events that raise nothing, then a CRS 2 and an ICANS 1 report."""
+    t0 = BASE
+    events = [
+        _event("infusion", trial, patient, 0, t0, product="CD19 CAR-T", dose_cells_per_kg=1e6)
+    ]
+    for i in range(quiet):
+        kind, code, value, unit = QUIET[i % len(QUIET)]
+        at = t0 + timedelta(hours=6 * (i + 1))
+        fields = {"analyte": code, "value": value, "unit": unit} if kind == "lab" else {}
+        fields = fields or {"code": code, "value": value}
+        events.append(_event(kind, trial, patient, i + 1, at, **fields))
+    for n, (term, grade, day) in enumerate((("CRS", 2, 3), ("ICANS", 1, 5)), start=quiet + 1):
+        onset = t0 + timedelta(days=day)
+        events.append(
+            _event("adverse_event", trial, patient, n, onset + timedelta(hours=2),
+                   ae_id=f"{patient}-{term}", term=term, grade=grade, onset_at=onset.isoformat())
+        )  # fmt: skip
+    return events
+
+
+def latency_stream(trial: str) -> Iterator[tuple[bytes, bool]]:
+    """(message, raises an alert) for patient after patient, without end."""
+    n = 0
+    while True:
+        for event in patient_events(trial, f"L{n:06d}"):
+            yield json.dumps(event).encode(), event["type"] == "adverse_event"
+        n += 1
+
+
+def produce_steady(
+    settings: Settings, rate: float, duration: float
+) -> tuple[dict[str, int], list[str], int, float]:
+    """Send at `rate`/s for `duration` s: ({event_id: ms}, alerting ids, sent, achieved rate)."""
+    producer = kafka_producer(settings)
+    stream = latency_stream(f"LAT-{int(time.time())}")
+    sent_at: dict[str, int] = {}
+    alerting_ids: list[str] = []
+    sent, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < duration:
+        while sent < rate * elapsed:
+            raw, alerting = next(stream)
+            routed = route(raw, settings)
+            ms = int(time.time() * 1000)
+            producer.send(routed.topic, key=routed.key, value=raw, timestamp_ms=ms)
+            event_id = json.loads(raw)["event_id"]
+            sent_at[event_id] = ms
+            if alerting:
+                alerting_ids.append(event_id)
+            sent += 1
+        time.sleep(0.002)
+    producer.flush()
+    achieved = sent / (time.perf_counter() - start)
+    producer.close()
+    return sent_at, alerting_ids, sent, achieved
+
+
+async def _read_alerts(
+    settings: Settings, causes: dict[str, int], expected: int, deadline: float
+) -> dict[str, tuple[str, int]]:
+    """alert_id -> (cause, Kafka timestamp ms) of alerts citing our events, until all or deadline.
+
+    The cause is usually the report, but an infusion read after its patient's report (another
+    topic, so no order between them) raises the alert and is cited instead.
+
+    Read until every wanted cause is seen rather than up to the end offsets: the embedded
+    broker's "latest" offset can be wrong (streams/faust_settings.py).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(settings.alerts_topic, p)
+            for p in sorted(consumer.partitions_for_topic(settings.alerts_topic) or ())
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        found: dict[str, tuple[str, int]] = {}
+        while len(found) < expected and time.monotonic() < deadline:
+            for rows in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                for record in rows:
+                    alert = json.loads(record.value)
+                    if alert["source_event_id"] in causes:
+                        found.setdefault(
+                            alert["alert_id"], (alert["source_event_id"], record.timestamp)
+                        )
+        return found
+    finally:
+        await consumer.stop()
+
+
+def measure_latency(settings: Settings, rate: float, duration: float, drain: float) -> Latency:
+    """Stream at `rate`, wait up to `drain` s for every alert, match alerts to their causes."""
+    sent_at, alerting, sent, achieved = produce_steady(settings, rate, duration)
+    deadline = time.monotonic() + drain
+    found = asyncio.run(_read_alerts(settings, sent_at, len(alerting), deadline))
+    cut_ms = int(time.time() * 1000)
+    values = [float(ts - sent_at[cause]) for cause, ts in found.values()]
+    # An alert that had not arrived by the cut took at least until the cut: counted as such
+    # (from the latest reports not cited, the smallest bound), so a backlog shows in the
+    # percentiles as a lower bound instead of vanishing.
+    missing = max(0, len(alerting) - len(found))
+    cited = {cause for cause, _ in found.values()}
+    uncited = sorted(sent_at[e] for e in alerting if e not in cited)
+    values += [float(cut_ms - ms) for ms in uncited[len(uncited) - missing :]] if missing else []
+    return Latency(
+        rate_target=rate,
+        rate_achieved=achieved,
+        sent=sent,
+        alerts_expected=len(alerting),
+        alerts_matched=len(found),
+        p50_ms=percentile(values, 50),
+        p99_ms=percentile(values, 99),
+        max_ms=max(values) if values else None,
+        complete=not missing,
+        latencies_ms=values,
+    )

@@ -1,0 +1,54 @@
+"""`cartwatch bench`'s latency and restart phases through the real embedded broker, small.
+
+Figures are not asserted against targets (they are benchmarks, see docs/BENCHMARKS.md); the
+tests check that each phase measures what it says: every alert matched to its cause, and
+a restart that is ready with the group join inside the time to ready.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.bench_latency import measure_latency
+from streams.bench_restart import measure_restart
+from streams.broker import free_port
+from streams.processes import WorkerProcess
+from streams.settings import Settings
+from streams.topics import create_topics
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(broker, prefix: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=broker.bootstrap,
+        topic_prefix=prefix,
+        api_port=free_port(),
+        session_timeout_s=6,
+        gauge_interval_s=1,
+    )
+
+
+def test_every_alert_of_a_slow_steady_stream_is_matched_to_its_cause(broker, tmp_path: Path):
+    settings = _settings(broker, "benchlat")
+    create_topics(settings)
+    worker = WorkerProcess(settings, tmp_path).start()
+    try:
+        latency = measure_latency(settings, rate=60, duration=3, drain=60)
+    finally:
+        worker.stop()
+    assert latency.sent >= 150
+    assert latency.alerts_expected > 0
+    assert latency.alerts_matched == latency.alerts_expected
+    assert latency.complete
+    assert 0 <= latency.p50_ms <= latency.p99_ms <= latency.max_ms
+
+
+def test_a_restarted_worker_is_ready_after_it_has_joined_the_group(broker, tmp_path: Path):
+    restart = measure_restart(_settings(broker, "benchrst"), 200, tmp_path, timeout=300)
+    assert restart.patients == 200
+    assert restart.load_s > 0
+    assert 0 < restart.group_join_s <= restart.ready_s
+    assert restart.after_join_s >= 0
