@@ -60,6 +60,14 @@ def _evaluate_grade(
     if not record.infusions:
         return None
     grade = worst_grade(counted_toxicities(record, min(record.infusions), None), term)
+    what = f"{term} reached ASTCT grade {grade}"
+    return _grade_crossing(record, rule, grade, minimum, warning_from, what)
+
+
+def _grade_crossing(
+    record: PatientRecord, rule: str, grade: int, minimum: int, warning_from: int, what: str
+) -> Crossing | None:
+    """A crossing when `grade` is at or above the minimum and above the level already fired."""
     if grade < minimum or grade <= record.alerted.get(rule, 0):
         return None
     return Crossing(
@@ -68,7 +76,7 @@ def _evaluate_grade(
         value=grade,
         threshold=minimum,
         severity=_grade_severity(grade, warning_from),
-        message=f"{term} reached ASTCT grade {grade} (alert threshold: grade {minimum}).",
+        message=f"{what} (alert threshold: grade {minimum}).",
     )
 
 
@@ -92,19 +100,8 @@ def _observed(record: PatientRecord) -> Iterator[tuple[float, str, object]]:
 def _derived(
     record: PatientRecord, rule: str, term: str, grade: int, minimum: int, warning_from: int
 ) -> Crossing | None:
-    if grade < minimum or grade <= record.alerted.get(rule, 0):
-        return None
-    return Crossing(
-        rule=rule,
-        level=grade,
-        value=grade,
-        threshold=minimum,
-        severity=_grade_severity(grade, warning_from),
-        message=(
-            f"bedside observations meet ASTCT {term} grade {grade}"
-            f" (alert threshold: grade {minimum})."
-        ),
-    )
+    what = f"bedside observations meet ASTCT {term} grade {grade}"
+    return _grade_crossing(record, rule, grade, minimum, warning_from, what)
 
 
 def evaluate_crs_derived(record: PatientRecord, thresholds: RuleThresholds) -> Crossing | None:
