@@ -3,6 +3,7 @@ and a 30-second database outage, each compared in full with the offline referenc
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from streams.topics import create_topics
 from tests.integration.kafka_read import read_topic
 from tests.integration.streaming import (
     alert_ids,
+    api_report,
     assert_database_matches,
     reference,
     split,
@@ -50,35 +52,53 @@ def _check_everything(settings, workers, lines, as_of, database_url) -> None:
     assert_database_matches(database_url, wanted, on_topic, dead)
 
 
-def test_either_of_two_workers_reports_the_whole_trial_and_one_takes_over(
+def _stream_in_order(trial, settings, workers) -> None:
+    """Infusions first, and the rest once a worker reports them all: topics are consumed in
+    parallel, and which alerts fire may depend on an infusion preceding its reports."""
+    infusions, rest = split(list(trial.lines()))
+    to_workers(infusions, settings)
+    infused = len({json.loads(raw)["patient_id"] for raw in infusions})
+    worker, deadline = workers[0], time.monotonic() + 180
+    while _infused(worker, trial) != infused:
+        assert all(w.alive() for w in workers), worker.log_tail()
+        assert time.monotonic() < deadline, "infusions not processed"
+        time.sleep(0.5)
+    to_workers(rest, settings)
+
+
+def _infused(worker, trial) -> int | None:
+    report = api_report(worker, trial.trial_id, trial.data_cut)
+    return report["n_infused"] if report else None
+
+
+def test_either_of_two_workers_in_one_group_reports_the_whole_trial(
     broker, tmp_path: Path, database_url
 ):
     settings = worker_settings(broker, "it-pair", free_port(), database_url)
     other = settings.model_copy(update={"api_port": free_port()})
     create_topics(settings)
-    first_trial, second_trial = _trials(range(21, 23), "PAIR")
+    trial = simulate_trial(seed=21, trial_id="PAIR-21")
     a, b = WorkerProcess(settings, tmp_path / "a"), WorkerProcess(other, tmp_path / "b")
     try:
         a.start()
         b.start()
-        infusions, rest = split(list(first_trial.lines()))
-        to_workers(infusions, settings)
-        time.sleep(2)
-        to_workers(rest, settings)
-        _check_everything(
-            settings, [a, b], list(first_trial.lines()), first_trial.data_cut, database_url
-        )
-
-        a.kill()
-        infusions, rest = split(list(second_trial.lines()))
-        to_workers(infusions, settings)
-        time.sleep(2)
-        to_workers(rest, settings)
-        lines = _lines([first_trial, second_trial])
-        _check_everything(settings, [b], lines, second_trial.data_cut, database_url)
+        _stream_in_order(trial, settings, [a, b])
+        _check_everything(settings, [a, b], list(trial.lines()), trial.data_cut, database_url)
+        owned = [_owned_partitions(w) for w in (a, b)]
+        assert all(owned) and not set(owned[0]) & set(owned[1])  # the work was shared
     finally:
         a.stop()
         b.stop()
+
+
+def _owned_partitions(worker: WorkerProcess) -> list[str]:
+    """The input partitions a worker consumes, from its consumer-lag gauge labels."""
+    samples = worker.api.metric_samples()
+    return sorted(
+        f"{dict(labels)['topic']}:{dict(labels)['partition']}"
+        for (name, labels), _ in samples.items()
+        if name == "cartwatch_consumer_lag_messages"
+    )
 
 
 def test_three_sigkills_during_a_50000_event_stream_lose_nothing(
