@@ -51,6 +51,7 @@ class StorageWriter:
         self._progress = threading.Condition()
         self._put = 0
         self._committed = 0
+        self._flush_waiters = 0
         self._closing = threading.Event()
         self._abandon = threading.Event()
         self.healthy = True
@@ -92,8 +93,12 @@ class StorageWriter:
     def wait_committed(self, count: int, timeout: float | None = None) -> None:
         """Block until `count` items in all are committed (TimeoutError after `timeout`)."""
         with self._progress:
-            if not self._progress.wait_for(lambda: self._committed >= count, timeout):
-                raise TimeoutError(f"{count - self._committed} items not yet committed")
+            self._flush_waiters += 1  # the writer stops gathering and commits what it has
+            try:
+                if not self._progress.wait_for(lambda: self._committed >= count, timeout):
+                    raise TimeoutError(f"{count - self._committed} items not yet committed")
+            finally:
+                self._flush_waiters -= 1
 
     def close(self, timeout: float | None = 30.0) -> bool:
         """Write what is queued and stop; False if the database did not take it in time."""
@@ -124,12 +129,22 @@ class StorageWriter:
             except queue.Empty:
                 if self._closing.is_set():
                     return None
+        # Gather more for up to max_delay_s, but not while someone waits in `flush` and the
+        # queue is drained: they would wait out the delay for items that cannot come.
         deadline = time.monotonic() + self._max_delay_s
         while len(batch) < self._batch_size:
             try:
-                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                batch.append(self._queue.get_nowait())
+                continue
             except queue.Empty:
+                pass
+            left = deadline - time.monotonic()
+            if self._flush_waiters or left <= 0:
                 break
+            try:
+                batch.append(self._queue.get(timeout=min(left, 0.005)))
+            except queue.Empty:
+                continue
         return batch
 
     def _write_until_committed(self, batch: list[StorageItem]) -> bool:

@@ -75,6 +75,21 @@ def test_flush_returns_once_everything_put_is_committed(sqlite_url: str) -> None
     engine.dispose()
 
 
+def test_a_flush_does_not_wait_for_a_batch_to_fill(sqlite_url: str) -> None:
+    """While a flush waits, the writer commits what it has instead of gathering more."""
+    t = trial()
+
+    async def put_and_flush(writer: StorageWriter) -> None:
+        for n in range(1, 4):
+            await writer.put(snapshot(t, f"P{n}", n))
+            await writer.flush(timeout=5)  # would time out if the writer gathered for 60 s
+
+    writer = StorageWriter.connect(sqlite_url, batch_size=1000, max_delay_s=60)
+    asyncio.run(put_and_flush(writer))
+    assert writer.committed == 3
+    assert writer.close() is True
+
+
 def test_a_closed_writer_refuses_new_items(sqlite_url: str) -> None:
     writer = StorageWriter.connect(sqlite_url)
     writer.close()
