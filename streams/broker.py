@@ -58,9 +58,17 @@ def cluster_id(bootstrap: str, timeout_s: float = 2.0) -> str | None:
         admin.close()
 
 
-def is_embedded_broker(bootstrap: str) -> bool:
-    """Tell whether ``bootstrap`` is our embedded Tansu broker (by its cluster id)."""
-    return cluster_id(bootstrap) == EMBEDDED_CLUSTER_ID
+def is_embedded_broker(bootstrap: str, attempts: int = 3, timeout_s: float = 5.0) -> bool:
+    """Tell whether ``bootstrap`` is our embedded Tansu broker (by its cluster id).
+
+    A loaded machine can make the broker slow to answer; a wrong "no" would switch off the
+    workarounds that keep its tables whole, so an unanswered question is asked again.
+    """
+    for _ in range(attempts):
+        found = cluster_id(bootstrap, timeout_s)
+        if found is not None:
+            return found == EMBEDDED_CLUSTER_ID
+    return False
 
 
 class EmbeddedBroker:

@@ -97,7 +97,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         run_bench(settings, options)
         return 0
     with EmbeddedBroker() as broker:
-        run_bench(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}), options)
+        embedded = {"kafka_bootstrap": broker.bootstrap, "embedded_broker": True}
+        run_bench(settings.model_copy(update=embedded), options)
     return 0
 
 

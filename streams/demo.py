@@ -78,7 +78,9 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
     trial = simulate_trial(seed=seed)
     lines = list(trial.lines())
     with tempfile.TemporaryDirectory(prefix="cartwatch-demo-") as data_dir, EmbeddedBroker() as b:
-        settings = settings.model_copy(update={"kafka_bootstrap": b.bootstrap})
+        settings = settings.model_copy(
+            update={"kafka_bootstrap": b.bootstrap, "embedded_broker": True}
+        )
         create_topics(settings)
         console.print(f"[bold]embedded broker[/] on {b.bootstrap}")
         worker = WorkerProcess(settings, Path(data_dir))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from streams.broker import is_embedded_broker
 from streams.kafka_security import faust_credentials
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def faust_settings(settings: Settings) -> dict:
@@ -24,7 +28,11 @@ def faust_settings(settings: Settings) -> dict:
     credentials = faust_credentials(settings)
     if credentials is not None:
         conf["broker_credentials"] = credentials
-    if is_embedded_broker(settings.kafka_bootstrap):
+    embedded = settings.embedded_broker
+    if embedded is None:
+        embedded = is_embedded_broker(settings.kafka_bootstrap)
+    log.info("embedded-broker workarounds %s", "on" if embedded else "off")
+    if embedded:
         conf |= embedded_broker_workarounds()
     return conf
 

@@ -36,6 +36,8 @@ class WorkerProcess:
             "CARTWATCH_DATA_DIR": str(self.data_dir / "faust"),
             "CARTWATCH_DATABASE_URL": self.database_url(),
         }
+        if s.embedded_broker is not None:
+            env["CARTWATCH_EMBEDDED_BROKER"] = "true" if s.embedded_broker else "false"
         if s.api_token is not None:
             env["CARTWATCH_API_TOKEN"] = s.api_token.get_secret_value()
         return env | self.extra_env

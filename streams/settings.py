@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None  # CA bundle for the brokers' certificates
+    # The embedded development broker needs workarounds (streams/faust_settings.py):
+    # true or false when known, unset to detect it by its cluster id at start-up.
+    embedded_broker: bool | None = None
     topic_prefix: str = "cartwatch"
     database_url: SecretStr = SecretStr("sqlite:///cartwatch.db")
     api_port: int = Field(default=6066, ge=1, le=65535)

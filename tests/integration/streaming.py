@@ -28,6 +28,7 @@ TOKEN = "integration-token"
 def worker_settings(broker, prefix: str, port: int, database_url: str) -> Settings:
     return Settings(
         kafka_bootstrap=broker.bootstrap,
+        embedded_broker=True,
         topic_prefix=prefix,
         database_url=SecretStr(database_url),
         api_port=port,

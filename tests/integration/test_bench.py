@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 def _settings(broker, prefix: str) -> Settings:
     return Settings(
         kafka_bootstrap=broker.bootstrap,
+        embedded_broker=True,
         topic_prefix=prefix,
         api_port=free_port(),
         session_timeout_s=6,

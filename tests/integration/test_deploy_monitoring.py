@@ -61,6 +61,7 @@ def stack(broker, tmp_path_factory) -> Iterator[Stack]:
     work: Path = tmp_path_factory.mktemp("deploy-monitoring")
     settings = Settings(
         kafka_bootstrap=broker.bootstrap,
+        embedded_broker=True,
         topic_prefix="deploy-monitoring",
         api_port=free_port(),
         api_token=SecretStr("deploy-token"),

@@ -143,6 +143,7 @@ def test_alerts_reach_the_people_on_call_once_through_a_receiver_outage_and_a_re
     with postgres_database() as database_url:
         settings = Settings(
             kafka_bootstrap=broker.bootstrap,
+            embedded_broker=True,
             topic_prefix="it-alerting",
             api_port=free_port(),
             api_token=SecretStr(TOKEN),
