@@ -141,6 +141,7 @@ class Worker:
         A crash at any point replays the batch into idempotent writes.
         """
         batch = Batch()
+        self.store.begin_batch()
         for event in events:
             message = event.message
             handled = self.pipeline.handle(event.value, self.type_by_topic.get(message.topic))
@@ -216,7 +217,7 @@ class Worker:
         return self.store.all(trial_id)
 
     def record(self, trial_id: str, patient_id: str) -> PatientRecord | None:
-        return self.store.get(record_key(trial_id, patient_id))
+        return self.store.read(record_key(trial_id, patient_id))
 
     def trial_ids(self) -> list[str]:
         return sorted({r.trial_id for r in self.store.all()})

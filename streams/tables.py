@@ -45,14 +45,27 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         self.owned.clear()
 
     def __getitem__(self, key: str) -> PatientRecord:
+        """The record to apply events to: a copy, so a batch that never commits (cancelled by
+        a rebalance, a crash in the agent) leaves nothing behind that claims its events."""
         if key in self.pending:
             return self.pending[key]
         if key in self.owned:
-            return self.owned[key]
+            return PatientRecord.from_dict(self.owned[key].to_dict())
         data = self.table.data.get(key)
         if data is None:
             raise KeyError(key)
-        return self._parse(key, data)
+        return PatientRecord.from_dict(data)
+
+    def begin_batch(self) -> None:
+        """Forget what an unfinished batch applied; its events will be delivered again."""
+        self.pending.clear()
+
+    def read(self, key: str) -> PatientRecord | None:
+        """The stored record, for reading only (the API)."""
+        if key in self.owned:
+            return self.owned[key]
+        data = self.table.data.get(key)
+        return self._parse(key, data) if data is not None else None
 
     def _parse(self, key: str, data: dict) -> PatientRecord:
         cached = self._parsed.get(key)
