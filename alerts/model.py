@@ -28,6 +28,10 @@ class AlertRaised(BaseModel):
     message: str
 
 
+# The alert's fields in the order of CONTRACT 4.
+ALERT_FIELDS = tuple(AlertRaised.model_fields)
+
+
 def alert_id(trial_id: str, patient_id: str | None, rule: str, level: int) -> str:
     """Deterministic id: a redelivery, replay or restart never makes a second alert."""
     return f"{trial_id}:{patient_id if patient_id is not None else ''}:{rule}:{level}"

@@ -9,23 +9,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from alerts.model import ALERT_FIELDS
 from alerts.sinks.base import AlertSink, DeliveryFailed
 
 # The fields listed under the message, in the order of CONTRACT 4.
-_FIELDS = (
-    "alert_id",
-    "rule",
-    "severity",
-    "trial_id",
-    "patient_id",
-    "level",
-    "value",
-    "threshold",
-    "triggered_at",
-    "detected_at",
-    "source_event_id",
-    "notification",
-)
+_FIELDS = (*(f for f in ALERT_FIELDS if f != "message"), "notification")
 
 
 def subject_of(alert: dict[str, Any]) -> str:

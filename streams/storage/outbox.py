@@ -19,24 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, String, exists, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from alerts.model import ALERT_FIELDS
 from streams.storage.engine import utc
 from streams.storage.schema import Utc, alert_deliveries, alerts
 
 # The alert as CONTRACT 4 defines it, in its order; the outbox adds `notification`.
-CONTRACT_FIELDS = (
-    "alert_id",
-    "rule",
-    "severity",
-    "trial_id",
-    "patient_id",
-    "level",
-    "value",
-    "threshold",
-    "triggered_at",
-    "detected_at",
-    "source_event_id",
-    "message",
-)
+CONTRACT_FIELDS = ALERT_FIELDS
 _D, _A = alert_deliveries, alerts
 _NEW_ROW = ["alert_id", "sink", "notification", "next_attempt_at", "created_at"]
 
