@@ -146,3 +146,24 @@ def same_record(stored: dict, replayed: PatientRecord) -> bool:
     return record.seen == replayed.seen and patient_summary(record, as_of) == patient_summary(
         replayed, as_of
     )
+
+
+CONTRACT_RULES = ("crs_grade", "icans_grade")
+
+
+def assert_alerts_after_a_crash(on_topic, wanted) -> None:
+    """What CONTRACT 4 promises across a crash: no alert id an uninterrupted run would not
+    raise, and the same highest level of every contract rule for every patient."""
+    wanted_ids = {a.alert_id for a in wanted.alerts}
+    assert set(on_topic) <= wanted_ids, sorted(set(on_topic) - wanted_ids)
+
+    def highest(ids) -> dict[tuple[str, str, str], int]:
+        levels: dict[tuple[str, str, str], int] = {}
+        for alert_id in ids:
+            trial, patient, rule, level = alert_id.rsplit(":", 3)
+            if rule in CONTRACT_RULES:
+                key = (trial, patient, rule)
+                levels[key] = max(levels.get(key, 0), int(level))
+        return levels
+
+    assert highest(on_topic) == highest(wanted_ids)
