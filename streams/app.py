@@ -149,21 +149,29 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
-        await self._publish(batch)
+        alerts_written = await self._publish(batch)
         await self._store(batch)
-        self.store.commit(batch.touched)
+        # The events are acknowledged when this returns, and committed soon after: their
+        # changelog records must be on the broker by then (streams.tables.write).
+        await asyncio.gather(*alerts_written, *self.store.commit(batch.touched))
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 
-    async def _publish(self, batch: Batch) -> None:
+    async def _publish(self, batch: Batch) -> list[asyncio.Future]:
+        """Send and await the dead letters and alerts; the alert table's changelog sends."""
         sends = [await self._dead_letter(message, reasons) for message, reasons in batch.invalid]
         for alert, _ in batch.raised:
             sends.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
         await asyncio.gather(*sends)
+        written = []
         for alert, message in batch.raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
-            write(self.alert_id_to_alert, alert.alert_id, alert.model_dump(), message.partition)
+            alert_dict = alert.model_dump()
+            written.append(
+                write(self.alert_id_to_alert, alert.alert_id, alert_dict, message.partition)
+            )
+        return written
 
     async def _store(self, batch: Batch) -> None:
         if self.writer is None:

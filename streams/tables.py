@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -11,15 +12,20 @@ from models.patient import PatientRecord
 from streams.pipeline import trial_of_key
 
 
-def write(table: faust.Table, key: str, value: Any, partition: int) -> None:
+def write(table: faust.Table, key: str, value: Any, partition: int) -> asyncio.Future:
     """Set a table key and send its changelog record to `partition` explicitly.
 
     The partition is that of the input message that changed the key, so the table stays
     co-partitioned with the inputs even when writes happen after a batch of events
     (Faust's own `table[key] = value` needs the current event for that).
+
+    Returns the send's future: await it before the input events are acknowledged. Faust
+    commits acknowledged offsets after `producer.flush()`, but that flush gives up on its
+    buffer after 0.1 s without a send, so without the wait a commit can overtake the
+    changelog record and a crash then loses the update (seen with the embedded broker).
     """
     table.data[key] = value
-    table.send_changelog(partition, key, value)
+    return table.send_changelog(partition, key, value)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
@@ -87,12 +93,15 @@ class TableRecords(MutableMapping[str, PatientRecord]):
     def __len__(self) -> int:
         return len(self.table.data)
 
-    def commit(self, partitions: dict[str, int]) -> None:
-        """Write each pending record to the table, its changelog on the given partition."""
+    def commit(self, partitions: dict[str, int]) -> list[asyncio.Future]:
+        """Write each pending record to the table, its changelog on the given partition;
+        the changelog sends' futures, to await before the events are acknowledged."""
+        sends = []
         for key, partition in partitions.items():
             record = self.pending.pop(key)
-            write(self.table, key, record.to_dict(), partition)
+            sends.append(write(self.table, key, record.to_dict(), partition))
             self.owned[key] = record
+        return sends
 
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
         """Every stored record, optionally of one trial."""
