@@ -25,6 +25,7 @@ from models.cohort import cohort_reports
 from models.dlt import boundary_report
 from models.events import AdverseEvent
 from models.patient import PatientRecord
+from streams import faust_patches
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings
 from streams.metrics import Metrics
@@ -87,6 +88,7 @@ class Worker:
         registry: CollectorRegistry | None = None,
         writer: StorageWriter | None = None,
     ) -> None:
+        faust_patches.install()  # see the module: seeks and stale fetched records
         self.settings = settings
         self.metrics = Metrics(registry or CollectorRegistry())
         self.metrics.start_at_zero(settings.input_topics)
@@ -213,9 +215,10 @@ class Worker:
         except ConsumerNotStarted:
             return lag
         for tp in owned:
-            committed = consumer._committed_offset.get(tp)  # next offset to read, as in Kafka
+            # next offset to read, as in Kafka; nothing committed yet counts from the start
+            committed = consumer._committed_offset.get(tp) or 0
             highwater = consumer.highwater(tp) if tp.topic in self.type_by_topic else None
-            if highwater is not None and committed is not None:
+            if highwater is not None:
                 lag[(tp.topic, tp.partition)] = max(0, highwater - committed)
         return lag
 
