@@ -1,0 +1,53 @@
+"""`kill -USR1` on a worker: where every asyncio task waits, down the chain of awaits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+
+from streams.worker_main import _await_chain, dump_tasks
+
+
+async def _innermost(patient_id: str) -> None:
+    await asyncio.sleep(30)
+
+
+async def _middle(patient_id: str) -> None:
+    await _innermost(patient_id)
+
+
+async def _outer(patient_id: str) -> None:
+    await _middle(patient_id)
+
+
+def test_the_chain_follows_each_await_down_to_the_innermost_coroutine():
+    async def scenario() -> list[str]:
+        task = asyncio.ensure_future(_outer("S01-0001"))
+        await asyncio.sleep(0)
+        try:
+            return _await_chain(task.get_coro())
+        finally:
+            task.cancel()
+
+    chain = asyncio.run(scenario())
+    functions = [where.rsplit(" ", 1)[1] for where in chain]
+    assert functions[:3] == ["_outer", "_middle", "_innermost"]
+    assert chain[0].startswith(__file__)
+
+
+def test_the_dump_logs_code_locations_and_no_value(caplog):
+    async def scenario() -> None:
+        task = asyncio.ensure_future(_outer("S01-0001"))
+        await asyncio.sleep(0)
+        try:
+            dump_tasks(SimpleNamespace())  # not a Faust app: its flow state is unavailable
+        finally:
+            task.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="streams.worker_main"):
+        asyncio.run(scenario())
+    [record] = caplog.records
+    assert "_innermost" in record.getMessage()
+    assert "flow state unavailable" in record.getMessage()
+    assert "S01-0001" not in record.getMessage()
