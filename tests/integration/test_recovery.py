@@ -16,15 +16,14 @@ from streams.simulator import simulate_trial
 from streams.topics import create_topics
 from tests.integration.kafka_read import read_topic
 from tests.integration.streaming import (
-    alert_ids,
     api_report,
-    assert_alerts_after_a_crash,
-    assert_database_matches,
     reference,
     split,
     to_workers,
     wait_for_reports,
     wait_processed,
+    wait_until_committed,
+    wait_until_stored,
     worker_settings,
 )
 from tests.integration.test_storage_support import ThrowawayPostgres, free_port, postgres_database
@@ -47,10 +46,8 @@ def _lines(trials) -> list[bytes]:
 def _check_everything(settings, workers, lines, as_of, database_url) -> None:
     wanted = reference(lines, as_of)
     wait_for_reports(workers, wanted, as_of)
-    on_topic = alert_ids(settings)
-    assert_alerts_after_a_crash(on_topic, wanted)
-    dead = read_topic(settings.kafka_bootstrap, settings.dead_letter_topic)
-    assert_database_matches(database_url, wanted, on_topic, dead)
+    wait_until_stored(settings, wanted, database_url)
+    wait_until_committed(workers)
 
 
 def _stream_in_order(trial, settings, workers) -> None:
@@ -58,13 +55,17 @@ def _stream_in_order(trial, settings, workers) -> None:
     parallel, and which alerts fire may depend on an infusion preceding its reports."""
     infusions, rest = split(list(trial.lines()))
     to_workers(infusions, settings)
-    infused = len({json.loads(raw)["patient_id"] for raw in infusions})
-    worker, deadline = workers[0], time.monotonic() + 180
+    wait_for_infused(workers[0], trial, len({json.loads(raw)["patient_id"] for raw in infusions}))
+    to_workers(rest, settings)
+
+
+def wait_for_infused(worker, trial, infused: int) -> None:
+    """Until the worker reports `infused` patients infused in the trial."""
+    deadline = time.monotonic() + 180
     while _infused(worker, trial) != infused:
-        assert all(w.alive() for w in workers), worker.log_tail()
+        assert worker.alive(), worker.log_tail()
         assert time.monotonic() < deadline, "infusions not processed"
         time.sleep(0.5)
-    to_workers(rest, settings)
 
 
 def _infused(worker, trial) -> int | None:
@@ -72,21 +73,32 @@ def _infused(worker, trial) -> int | None:
     return report["n_infused"] if report else None
 
 
-def test_either_of_two_workers_in_one_group_reports_the_whole_trial(
+def test_two_workers_share_a_trial_and_one_takes_over_when_the_other_is_killed(
     broker, tmp_path: Path, database_url
 ):
     settings = worker_settings(broker, "it-pair", free_port(), database_url)
     other = settings.model_copy(update={"api_port": free_port()})
     create_topics(settings)
-    trial = simulate_trial(seed=21, trial_id="PAIR-21")
+    first, second = (simulate_trial(seed=s, trial_id=f"PAIR-{s}") for s in (21, 22))
     a, b = WorkerProcess(settings, tmp_path / "a"), WorkerProcess(other, tmp_path / "b")
     try:
         a.start()
         b.start()
-        _stream_in_order(trial, settings, [a, b])
-        _check_everything(settings, [a, b], list(trial.lines()), trial.data_cut, database_url)
+        _stream_in_order(first, settings, [a, b])
+        _check_everything(settings, [a, b], list(first.lines()), first.data_cut, database_url)
         owned = [_owned_partitions(w) for w in (a, b)]
         assert all(owned) and not set(owned[0]) & set(owned[1])  # the work was shared
+
+        infusions, rest = split(list(second.lines()))
+        to_workers(infusions, settings)
+        wait_for_infused(b, second, len({json.loads(raw)["patient_id"] for raw in infusions}))
+        to_workers(rest, settings)
+        time.sleep(random.Random(2027).uniform(1.0, 3.0))  # a point in mid-stream
+        assert a.alive(), a.log_tail()
+        a.kill()
+        both = _lines([first, second])
+        _check_everything(settings, [b], both, max(first.data_cut, second.data_cut), database_url)
+        assert sorted(_owned_partitions(b)) == sorted(owned[0] + owned[1])  # b took a's over
     finally:
         a.stop()
         b.stop()
