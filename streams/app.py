@@ -169,10 +169,8 @@ class Worker:
         for alert, message in batch.raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
-            alert_dict = alert.model_dump()
-            written.append(
-                write(self.alert_id_to_alert, alert.alert_id, alert_dict, message.partition)
-            )
+            value = alert.model_dump()
+            written.append(write(self.alert_id_to_alert, alert.alert_id, value, message.partition))
         return written
 
     async def _store(self, batch: Batch) -> None:

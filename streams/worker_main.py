@@ -79,29 +79,31 @@ def _flow_state(app: faust.App) -> str:
             f"faust buffered {names(consumer._buffered_partitions)}, "
             f"faust paused {names(consumer._paused_partitions)}, "
             f"assigned {names(consumer.assignment())}, "
-            f"offsets (committed, read, acked min/count, highwater) {_offsets(app)}"
+            f"input partitions {_offsets(app)}"
         )
     except Exception as exc:  # a diagnostic: never fail the dump
         return f"flow state unavailable ({type(exc).__name__})"
 
 
-def _offsets(app: faust.App) -> dict[str, tuple]:
+def _offsets(app: faust.App) -> dict[str, dict]:
+    """Faust's bookkeeping of each input partition: committed and read offsets, the
+    acknowledged offsets waiting to be committed (count, distinct, first), the highwater
+    and the gaps it counts as acknowledged."""
     consumer = app.consumer
     out = {}
     for tp in consumer.assignment():
         if tp.topic in app.tables.changelog_topics:
             continue
         acked = consumer._acked.get(tp) or []
-        out[f"{tp.topic}:{tp.partition}"] = (
-            consumer._committed_offset.get(tp),
-            consumer._read_offset.get(tp),
-            min(acked) if acked else None,
-            len(acked),
-            consumer.highwater(tp),
-            sorted(acked)[:8],
-            len(set(acked)),
-            sorted((i.begin, i.end) for i in consumer._gap.get(tp, ()))[:5],
-        )
+        out[f"{tp.topic}:{tp.partition}"] = {
+            "committed": consumer._committed_offset.get(tp),
+            "read": consumer._read_offset.get(tp),
+            "acked": len(acked),
+            "acked_distinct": len(set(acked)),
+            "acked_first": sorted(acked)[:4],
+            "highwater": consumer.highwater(tp),
+            "gaps": sorted((i.begin, i.end) for i in consumer._gap.get(tp, ()))[:4],
+        }
     return out
 
 
