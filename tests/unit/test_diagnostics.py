@@ -6,7 +6,7 @@ import asyncio
 import logging
 from types import SimpleNamespace
 
-from streams.worker_main import _await_chain, dump_tasks
+from streams.diagnostics import _await_chain, dump_tasks
 
 
 async def _innermost(patient_id: str) -> None:
@@ -45,7 +45,7 @@ def test_the_dump_logs_code_locations_and_no_value(caplog):
         finally:
             task.cancel()
 
-    with caplog.at_level(logging.WARNING, logger="streams.worker_main"):
+    with caplog.at_level(logging.WARNING, logger="streams.diagnostics"):
         asyncio.run(scenario())
     [record] = caplog.records
     assert "_innermost" in record.getMessage()
