@@ -40,6 +40,8 @@ from streams.storage.items import (
 from streams.storage.writer import StorageWriter
 from streams.tables import TableRecords, write
 
+GAUGE_PAUSE_FACTOR = 4  # pause after a trial-gauge refresh, in multiples of its duration
+
 
 def _key(alert: AlertRaised) -> bytes | None:
     return alert.patient_id.encode() if alert.patient_id is not None else None
@@ -110,6 +112,8 @@ class Worker:
         self.writer = writer
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        self._clock = time.monotonic
+        self._next_trial_refresh = 0.0  # on self._clock; see _refresh_gauges
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
 
     def _global_table(self, name: str) -> faust.GlobalTable:
@@ -188,14 +192,29 @@ class Worker:
         )
 
     async def _refresh_gauges(self) -> None:
+        """The consumer gauges on every tick; the trial gauges and the trial monitor's
+        reload, over every record, when due.
+
+        That work grows with the number of patients and runs in the event loop, between
+        batches: it waits until the pause since its last run is `GAUGE_PAUSE_FACTOR` times
+        that run's duration, so it never takes more than a fifth of the loop however large
+        the trial (the trial gauges lag instead).
+        """
+        self.metrics.observe_consumer(self._consumer_lag(), self.is_consuming())
+        started = self._clock()
+        if started < self._next_trial_refresh:
+            return
+        self._refresh_trials()
+        self._next_trial_refresh = started + (self._clock() - started) * (1 + GAUGE_PAUSE_FACTOR)
+
+    def _refresh_trials(self) -> None:
         now = time.time()
         self._reload_trial_monitor()
         for report in cohort_reports(self.store.all(), now):
             self.metrics.observe_report(report)
             boundary = self.toxicity_boundary(report["trial_id"], now)["status"]
             self.metrics.observe_boundary(report["trial_id"], boundary)
-        self.metrics.observe_trial_operations(self.store.all(), time.time())
-        self.metrics.observe_consumer(self._consumer_lag(), self.is_consuming())
+        self.metrics.observe_trial_operations(self.store.all(), now)
 
     def _reload_trial_monitor(self) -> None:
         """Courses of every patient (all workers') and the boundary levels already alerted."""
