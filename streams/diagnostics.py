@@ -8,10 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 import faust
+from mode import Service
 
 log = logging.getLogger(__name__)
+
+
+class DumpOnSignal(Service):
+    """Logs `dump_tasks` on SIGUSR1. Started with the worker's other services, after the
+    worker's own signal handlers, so it replaces mode's SIGUSR1 handler (thread stacks on
+    stderr) with one that follows the asyncio tasks."""
+
+    def __init__(self, app: faust.App, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.faust_app = app
+
+    async def on_start(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks, self.faust_app)
+
+    async def on_stop(self) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
 
 
 def dump_tasks(app: faust.App) -> None:
@@ -32,13 +50,11 @@ def dump_tasks(app: faust.App) -> None:
 def _flow_state(app: faust.App) -> str:
     try:
         consumer = app.consumer
-        paused = sorted(
-            f"{tp.topic}:{tp.partition}" for tp in consumer._thread._ensure_consumer().paused()
-        )
 
         def names(tps) -> list[str]:
             return sorted(f"{tp.topic}:{tp.partition}" for tp in tps or ())
 
+        paused = names(consumer._thread._ensure_consumer().paused())
         return (
             f"flow active {app.flow_control.is_active()}, "
             f"suspended {consumer.suspend_flow.is_set()}, "

@@ -17,10 +17,11 @@ after a SIGKILL and restart:
 The fence: `perform_seek` counts seeks; the fetch iterator hands out no input record
 after a seek that began since the fetch, and once through it seeks again (so the read
 offsets are the committed ones, whatever a stale record in flight wrote; an input
-partition with nothing committed goes back to its start). Table changelog records are
-handed out as before: the seek does not move them, and the tables need every one. The records
-it drops are read again from the committed offsets: at-least-once, and the stream's
-`event_id` makes the repeats harmless. Broker-independent: applied on Apache Kafka too.
+partition with nothing committed goes back to its start). The input records it drops
+are read again from the committed offsets: at-least-once, and the stream's `event_id`
+makes the repeats harmless. Table changelog records are handed out as before: the seek
+does not move them, and the tables need every one. Broker-independent: applied on
+Apache Kafka too.
 """
 
 from __future__ import annotations
@@ -33,20 +34,24 @@ _original_getmany = Consumer.getmany
 _original_perform_seek = Consumer.perform_seek
 
 
+def _seeks(consumer: Consumer) -> int:
+    return getattr(consumer, "_cartwatch_seeks", 0)
+
+
 async def _perform_seek(self: Consumer) -> None:
-    self._cartwatch_seeks = getattr(self, "_cartwatch_seeks", 0) + 1
+    self._cartwatch_seeks = _seeks(self) + 1
     await _original_perform_seek(self)
 
 
 async def _getmany(self: Consumer, timeout: float) -> AsyncIterator:
-    seeks = getattr(self, "_cartwatch_seeks", 0)
+    seeks = _seeks(self)
     is_input = self.app.topics.acks_enabled_for
     async for tp, message in _original_getmany(self, timeout):
-        if getattr(self, "_cartwatch_seeks", 0) != seeks and is_input(tp.topic):
+        if _seeks(self) != seeks and is_input(tp.topic):
             continue  # read again below; a changelog record (not acked, not sought) goes on
         yield tp, message
     # Also when the last record was handed out before the seek and finished after it.
-    if getattr(self, "_cartwatch_seeks", 0) != seeks:
+    if _seeks(self) != seeks:
         await _read_again(self)
 
 

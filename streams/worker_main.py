@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-from collections.abc import Callable
-from functools import partial
 
 from aiohttp import web
 from faust.worker import Worker as FaustWorker
@@ -15,7 +11,7 @@ from mode import Service
 from streams.api import build_api
 from streams.app import Worker
 from streams.delivery import AlertDispatcher, DeliveryService
-from streams.diagnostics import dump_tasks
+from streams.diagnostics import DumpOnSignal
 from streams.settings import Settings
 from streams.storage.engine import make_engine
 from streams.storage.migrate import upgrade
@@ -27,15 +23,12 @@ log = logging.getLogger(__name__)
 class ApiServer(Service):
     """The aiohttp API as a mode service, started and stopped with the worker."""
 
-    def __init__(
-        self, app: web.Application, host: str, port: int, on_dump: Callable[[], None], **kwargs
-    ) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.web_app, self.host, self.port, self.on_dump = app, host, port, on_dump
+        self.web_app, self.host, self.port = app, host, port
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.on_dump)
         self.runner = web.AppRunner(self.web_app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()
@@ -53,11 +46,10 @@ def run_worker(settings: Settings) -> int:
     engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
     worker = Worker(settings, writer=writer)
     web_app = build_api(worker, worker.metrics, settings.api_token, engine)
-    api = ApiServer(
-        web_app, settings.api_host, settings.api_port, on_dump=partial(dump_tasks, worker.app)
-    )
+    api = ApiServer(web_app, settings.api_host, settings.api_port)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
-    faust_worker = FaustWorker(worker.app, api, delivery, loglevel="INFO", quiet=True)
+    dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
+    faust_worker = FaustWorker(worker.app, api, delivery, dump, loglevel="INFO", quiet=True)
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as exc:

@@ -50,16 +50,16 @@ def _check_everything(settings, workers, lines, as_of, database_url) -> None:
     wait_until_committed(workers)
 
 
-def _stream_in_order(trial, settings, workers) -> None:
+def _stream_in_order(trial, settings, worker) -> None:
     """Infusions first, and the rest once a worker reports them all: topics are consumed in
     parallel, and which alerts fire may depend on an infusion preceding its reports."""
     infusions, rest = split(list(trial.lines()))
     to_workers(infusions, settings)
-    wait_for_infused(workers[0], trial, len({json.loads(raw)["patient_id"] for raw in infusions}))
+    _wait_for_infused(worker, trial, len({json.loads(raw)["patient_id"] for raw in infusions}))
     to_workers(rest, settings)
 
 
-def wait_for_infused(worker, trial, infused: int) -> None:
+def _wait_for_infused(worker, trial, infused: int) -> None:
     """Until the worker reports `infused` patients infused in the trial."""
     deadline = time.monotonic() + 180
     while _infused(worker, trial) != infused:
@@ -84,15 +84,12 @@ def test_two_workers_share_a_trial_and_one_takes_over_when_the_other_is_killed(
     try:
         a.start()
         b.start()
-        _stream_in_order(first, settings, [a, b])
+        _stream_in_order(first, settings, a)
         _check_everything(settings, [a, b], list(first.lines()), first.data_cut, database_url)
         owned = [_owned_partitions(w) for w in (a, b)]
         assert all(owned) and not set(owned[0]) & set(owned[1])  # the work was shared
 
-        infusions, rest = split(list(second.lines()))
-        to_workers(infusions, settings)
-        wait_for_infused(b, second, len({json.loads(raw)["patient_id"] for raw in infusions}))
-        to_workers(rest, settings)
+        _stream_in_order(second, settings, b)
         time.sleep(random.Random(2027).uniform(1.0, 3.0))  # a point in mid-stream
         assert a.alive(), a.log_tail()
         a.kill()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from types import SimpleNamespace
 
-from streams.diagnostics import _await_chain, dump_tasks
+from streams.diagnostics import DumpOnSignal, _await_chain, dump_tasks
 
 
 async def _innermost(patient_id: str) -> None:
@@ -51,3 +53,18 @@ def test_the_dump_logs_code_locations_and_no_value(caplog):
     assert "_innermost" in record.getMessage()
     assert "flow state unavailable" in record.getMessage()
     assert "S01-0001" not in record.getMessage()
+
+
+def test_sigusr1_to_a_running_worker_logs_the_dump(caplog):
+    async def scenario() -> None:
+        service = DumpOnSignal(SimpleNamespace())
+        await service.on_start()
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            await asyncio.sleep(0.05)
+        finally:
+            await service.on_stop()
+
+    with caplog.at_level(logging.WARNING, logger="streams.diagnostics"):
+        asyncio.run(scenario())
+    assert any(r.getMessage().startswith("SIGUSR1:") for r in caplog.records)
