@@ -107,8 +107,10 @@ class Worker:
         self.store = TableRecords(self.patient_to_record)
         self.pipeline = Pipeline(self.store, settings.thresholds)
         # Trial-level rules see every patient: this worker's through `observe`, the other
-        # workers' through the global table, reloaded on every gauge refresh.
+        # workers' through the global table, reloaded on every gauge refresh and before the
+        # first batch after a start or a rebalance (see `_process_batch`).
         self.monitor = TrialMonitor(settings.thresholds)
+        self._monitor_loaded = False
         self.writer = writer
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
@@ -132,6 +134,7 @@ class Worker:
 
     async def _on_partitions_revoked(self, sender: object, revoked: set, **kwargs: object) -> None:
         self.store.forget_owned()
+        self._monitor_loaded = False
 
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
         batches = stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s)
@@ -146,6 +149,12 @@ class Worker:
         and alerted levels) written to the table; the offsets are committed after that.
         A crash at any point replays the batch into idempotent writes.
         """
+        if not self._monitor_loaded:
+            # After a start or a rebalance the tables are recovered before any event comes:
+            # a monitor that saw only the patients of new events would judge the boundary
+            # on part of the trial (a false crossing, seen after a SIGKILL).
+            self._reload_trial_monitor()
+            self._monitor_loaded = True
         batch = Batch()
         self.store.begin_batch()
         for event in events:

@@ -1,0 +1,80 @@
+"""Stand-ins for the broker around a `streams.app.Worker`, so its batches run in a unit
+test: input messages, changelog topics that acknowledge when the test says, and a
+producer that acknowledges alerts and dead letters at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.app import Worker
+from streams.settings import Settings
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    timestamp: float = 0.0
+
+
+@dataclass
+class Event:
+    value: bytes
+    message: Message
+
+
+class Changelog:
+    """Stands in for a table's changelog topic: records each send, acks on demand."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, object, asyncio.Future]] = []
+
+    def send(self, partition: int, key: str, value: object) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.sent.append((partition, key, value, future))
+        return future
+
+    def ack_all(self) -> None:
+        for *_, future in self.sent:
+            if not future.done():
+                future.set_result(None)
+
+
+async def _sent(*args, **kwargs) -> asyncio.Future:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+def worker_with_doubles(data_dir: Path) -> tuple[Worker, Changelog, Changelog]:
+    """A worker whose producer is the test: alerts and dead letters are acknowledged at
+    once, the two tables' changelog records when the test says."""
+    worker = Worker(Settings(embedded_broker=False, data_dir=str(data_dir)))
+    worker.alerts_topic.send = _sent
+    worker.dead_letter_topic.send = _sent
+    records, alerts = Changelog(), Changelog()
+    worker.patient_to_record.send_changelog = records.send
+    worker.alert_id_to_alert.send_changelog = alerts.send
+    return worker, records, alerts
+
+
+def events_of(worker: Worker, *events: dict) -> list[Event]:
+    topic_of = {kind: topic for topic, kind in worker.type_by_topic.items()}
+    return [
+        Event(
+            json.dumps(e).encode(),
+            Message(topic_of[e["type"]], 3, offset, e["patient_id"].encode(), b""),
+        )
+        for offset, e in enumerate(events)
+    ]
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
