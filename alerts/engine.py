@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -81,8 +82,12 @@ class TrialMonitor:
     Call `observe(record, event)` after every accepted event (with the patient's updated
     record); it returns the trial-level alerts that event raised. `fired` holds, per trial,
     the level `toxicity_boundary` already fired at (restore it from the alerts on restart).
-    The boundary is re-checked only when a patient's DLT facts change or the trial's clock
-    passes the moment a patient becomes evaluable; between those the result cannot change.
+
+    The boundary walks every evaluable patient of the trial, so it is re-checked only when
+    its input can have changed: a patient's DLT facts change where the trial's clock has
+    already reached (their old or new evaluable time is past), or the clock passes a
+    patient's evaluable time (a heap of those times, checked lazily). Anything else (a lab,
+    an infusion whose 28 days are still ahead) costs O(log n), not a walk of the trial.
     """
 
     def __init__(self, thresholds: RuleThresholds) -> None:
@@ -90,45 +95,65 @@ class TrialMonitor:
         self.courses: dict[str, dict[str, DltCourse]] = {}
         self.fired: dict[str, int] = {}
         self._clock: dict[str, float] = {}
-        self._next_due: dict[str, float] = {}
+        self._due: dict[str, list[tuple[float, str]]] = {}  # heap of (evaluable time, patient)
         self._dirty: set[str] = set()
 
     def load(self, records: Iterable[PatientRecord]) -> None:
-        """Rebuild the courses from stored records (worker start-up)."""
+        """Rebuild the courses from stored records (worker start-up, other workers' patients)."""
         for record in records:
             course = dlt_course(record, self.config)
             if course is not None:
                 self.courses.setdefault(record.trial_id, {})[record.patient_id] = course
                 self._dirty.add(record.trial_id)
+        for trial_id in self._dirty:
+            trial = self.courses[trial_id]
+            latest = max(course.last_event for course in trial.values())
+            self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), latest)
+            self._due[trial_id] = [
+                (at, patient)
+                for patient, course in trial.items()
+                if (at := course.evaluable_from(self.config)) is not None
+            ]
+            heapq.heapify(self._due[trial_id])
 
     def observe(
         self, record: PatientRecord, event: Event, detected_at: datetime | None = None
     ) -> list[AlertRaised]:
         """Re-evaluate the record's trial after `event` was applied to `record`."""
-        trial_id = record.trial_id
+        trial_id, patient = record.trial_id, record.patient_id
         trial = self.courses.setdefault(trial_id, {})
-        old = trial.get(record.patient_id)
+        old = trial.get(patient)
         course = self._course(record, event, old)
         if course is None:
             return []  # not infused: not part of the monitoring
-        trial[record.patient_id] = course
-        before = self._clock.get(trial_id, -math.inf)
-        clock = self._clock[trial_id] = max(before, course.last_event)
-        due = before < self._next_due.get(trial_id, math.inf) <= clock
-        unchanged = old is not None and _same_facts(old, course)
-        if unchanged and not due and trial_id not in self._dirty:
+        trial[patient] = course
+        clock = self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), course.last_event)
+        moved = False
+        if old is None or not _same_facts(old, course):
+            at = course.evaluable_from(self.config)
+            if at is not None:
+                heapq.heappush(self._due.setdefault(trial_id, []), (at, patient))
+            was = old.evaluable_from(self.config) if old is not None else None
+            moved = any(t is not None and t <= clock for t in (at, was))
+        passed = self._pass_due(trial_id, trial, clock)
+        if not (moved or passed or trial_id in self._dirty):
             return []
         self._dirty.discard(trial_id)
-        due_times = (c.evaluable_from(self.config) for c in trial.values())
-        self._next_due[trial_id] = min(
-            (at for at in due_times if at is not None and at > clock), default=math.inf
-        )
         fired = self.fired.get(trial_id, 0)
         crossing = evaluate_toxicity_boundary(trial.values(), self.config, fired)
         if crossing is None:
             return []
         self.fired[trial_id] = crossing.level
         return [raise_alert(trial_id, None, crossing, event, detected_at)]
+
+    def _pass_due(self, trial_id: str, trial: dict[str, DltCourse], clock: float) -> bool:
+        """Pop the evaluable times the clock has reached; whether one was still current."""
+        heap, passed = self._due.get(trial_id), False
+        while heap and heap[0][0] <= clock:
+            at, patient = heapq.heappop(heap)
+            course = trial.get(patient)
+            passed |= course is not None and course.evaluable_from(self.config) == at
+        return passed
 
     def _course(
         self, record: PatientRecord, event: Event, old: DltCourse | None

@@ -16,12 +16,27 @@ import json
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from alerts import engine
+from alerts.engine import raise_alert
 from alerts.rules import RuleThresholds, evaluate_toxicity_boundary
 from models.dlt import dlt_course, toxicity_status
 from models.stopping import StoppingConfig, boundary_table, compute_boundary, crossing_probability
+from streams.pipeline import Pipeline
+from streams.pipeline import decode as decode_line
 from streams.replay import replay
-from tests.unit.builders import at, crs, icans, infusion, record_of
+from tests.unit.builders import (
+    adverse_event,
+    at,
+    crs,
+    disposition,
+    icans,
+    infusion,
+    lab,
+    record_of,
+)
 
 BB = StoppingConfig(method="bayes", max_patients=30, p0=0.20, alpha=0.10, prior_a=0.6, prior_b=2.4)
 POCOCK = StoppingConfig(method="pocock", max_patients=30, p0=0.20, alpha=0.10)
@@ -197,3 +212,107 @@ def test_a_stream_with_too_many_dlts_fires_exactly_one_toxicity_boundary_alert()
     assert alert.patient_id is None
     assert alert.alert_id == "T1::toxicity_boundary:1"
     assert (alert.level, alert.severity, alert.value, alert.threshold) == (1, "critical", 3, 3)
+
+
+# --- the trial monitor re-checks the boundary only when it can have changed ----------------
+
+
+@st.composite
+def trial_streams(draw) -> list[dict]:
+    """Events of up to 12 patients in any order: infusions over two months, grade 3-5
+    CRS/ICANS inside or outside the 28-day window, reported before or after their onset
+    and sometimes corrected (another grade or onset, or withdrawn), dispositions, and labs
+    that move the trial's clock."""
+    events = []
+    for i in range(draw(st.integers(1, 12))):
+        pid, day = f"P{i}", draw(st.integers(0, 60))
+        events.append(infusion(at(day), patient=pid))
+        for k in range(draw(st.integers(0, 2))):
+            for _ in range(draw(st.integers(1, 2))):  # a report, maybe its correction
+                status = draw(st.sampled_from(["reported", "reported", "entered_in_error"]))
+                events.append(
+                    adverse_event(
+                        draw(st.sampled_from(["CRS", "ICANS"])),
+                        draw(st.sampled_from([3, 4, 5])),
+                        at(day + draw(st.integers(0, 35))),
+                        reported=at(day + draw(st.integers(0, 40))),
+                        ae_id=f"{pid}-{k}",
+                        status=status,
+                        patient=pid,
+                    )
+                )
+        if draw(st.booleans()):
+            status = draw(st.sampled_from(["death", "withdrawn", "lost_to_follow_up"]))
+            events.append(disposition(status, at(day + draw(st.integers(1, 40))), patient=pid))
+        events.append(lab("CRP", 5.0, at(day + draw(st.integers(0, 90))), patient=pid))
+    return draw(st.permutations(events))
+
+
+def _every_event_rechecked(lines: list[bytes], thresholds: RuleThresholds) -> list:
+    """The reference: the boundary evaluated over the whole trial after every event."""
+    records: dict = {}
+    pipeline, fired, alerts = Pipeline(records, thresholds), 0, []
+    for raw in lines:
+        event = decode_line(raw)
+        if pipeline.apply(event).outcome != "accepted":
+            continue
+        infused = [r for r in records.values() if r.infusions]
+        crossing = evaluate_toxicity_boundary(infused, thresholds.toxicity, fired)
+        if crossing is not None:
+            fired = crossing.level
+            alerts.append(raise_alert("T1", None, crossing, event))
+    return alerts
+
+
+@settings(max_examples=300, deadline=None)
+@given(trial_streams())
+def test_the_monitor_raises_what_a_recheck_after_every_event_raises(events: list[dict]):
+    lines = [json.dumps(e).encode() for e in events]
+    thresholds = RuleThresholds(toxicity=BB)
+    monitored = [
+        a for a in replay(lines, datetime.fromisoformat(at(200)), thresholds).alerts
+        if a.rule == "toxicity_boundary"
+    ]  # fmt: skip
+    wanted = _every_event_rechecked(lines, thresholds)
+    key = ("alert_id", "source_event_id", "value", "threshold", "message")
+    assert [a.model_dump(include=set(key)) for a in monitored] == [
+        a.model_dump(include=set(key)) for a in wanted
+    ]
+
+
+def test_the_boundary_is_crossed_when_the_clock_reaches_a_dlt_reported_ahead_of_its_onset():
+    """Onsets after the report's time (as the contract allows) count once the trial's clock
+    reaches them: here the lab on day 5 brings the three DLTs into the count."""
+    events = [infusion(at(0), patient=p) for p in "ABC"]
+    events += [crs(4, at(3), reported=at(1), patient=p, ae_id=f"{p}-crs") for p in "ABC"]
+    events += [lab("CRP", 5.0, at(2), patient="A"), lab("CRP", 5.0, at(5), patient="B")]
+    lines = [json.dumps(e).encode() for e in events]
+    result = replay(lines, datetime.fromisoformat(at(60)), RuleThresholds(toxicity=BB))
+
+    (alert,) = [a for a in result.alerts if a.rule == "toxicity_boundary"]
+    assert alert.source_event_id == events[-1]["event_id"]
+    assert (
+        _every_event_rechecked(lines, RuleThresholds(toxicity=BB))[0].source_event_id
+        == (events[-1]["event_id"])
+    )
+
+
+def test_events_that_cannot_move_the_boundary_do_not_walk_the_trial(monkeypatch):
+    """Infusions whose 28 days are ahead and labs before anyone is evaluable leave the
+    boundary as it was: the monitor does not re-walk the trial for them."""
+    walks = []
+    real = engine.evaluate_toxicity_boundary
+    monkeypatch.setattr(
+        engine, "evaluate_toxicity_boundary", lambda *a: walks.append(1) or real(*a)
+    )
+    events = [infusion(at(i), patient=f"P{i}") for i in range(20)]
+    events += [lab("CRP", 5.0, at(21), patient=f"P{i}") for i in range(20)]
+    replay([json.dumps(e).encode() for e in events], datetime.fromisoformat(at(60)),
+           RuleThresholds(toxicity=BB))  # fmt: skip
+    assert walks == []
+
+    events.append(lab("CRP", 5.0, at(28), patient="P0"))  # P0 becomes evaluable
+    events.append(crs(4, at(22), reported=at(29), patient="P5"))  # a DLT in the past
+    replay([json.dumps(e).encode() for e in events], datetime.fromisoformat(at(60)),
+           RuleThresholds(toxicity=BB))  # fmt: skip
+    assert len(walks) == 2
