@@ -27,7 +27,11 @@ from models.events import AdverseEvent
 from models.patient import PatientRecord
 from streams import faust_patches
 from streams.deadletter import dead_letter_headers
-from streams.faust_settings import faust_settings
+from streams.faust_settings import (
+    EMBEDDED_FETCH_MAX_WAIT_MS,
+    faust_settings,
+    uses_embedded_broker,
+)
 from streams.metrics import Metrics
 from streams.pipeline import Handled, Pipeline, record_key
 from streams.settings import Settings
@@ -96,7 +100,10 @@ class Worker:
         self.metrics.start_at_zero(settings.input_topics)
         # The app id names the consumer group and the table changelogs: one per topic prefix,
         # so deployments (and test runs) with different prefixes never share state.
-        self.app = faust.App(settings.topic_prefix, **faust_settings(settings))
+        embedded = uses_embedded_broker(settings)
+        self.app = faust.App(settings.topic_prefix, **faust_settings(settings, embedded))
+        if embedded:
+            faust_patches.set_fetch_max_wait(self.app, EMBEDDED_FETCH_MAX_WAIT_MS)
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(*self.type_by_topic, **raw)

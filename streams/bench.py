@@ -322,10 +322,16 @@ def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
         worker = WorkerProcess(settings, Path(tmp) / "worker").start(wait_healthy=None)
         try:
             result.worker_events_per_s = measure_worker(worker, expected, profile)
+            spy = None
+            if profile is not None:  # the worker under steady input, not a backlog
+                seconds = max(1, int(options.latency_duration_s))
+                spy = _py_spy(worker.process.pid, profile / "latency-pyspy.txt", seconds)
             result.latency = measure_latency(
                 settings, options.latency_rate, options.latency_duration_s,
                 options.latency_drain_s,
             )  # fmt: skip
+            if spy is not None:
+                spy.wait(60)
         finally:
             worker.stop()
         if not options.skip_restart:

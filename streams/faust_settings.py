@@ -11,8 +11,23 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def faust_settings(settings: Settings) -> dict:
-    """Keyword arguments for `faust.App`."""
+# How long a fetch may wait on the embedded broker for new data. Tansu holds a fetch for its
+# whole wait even when records arrive meanwhile, so Faust's fixed 1,500 ms was the worker's
+# latency floor there (a bare Faust agent: median 0.58 s, up to 1.67 s, at 2,000 events/s;
+# 0.05 s / 0.10 s with 100 ms; docs/BENCHMARKS.md). Apache Kafka answers as soon as data
+# arrive, so Faust's value stays there.
+EMBEDDED_FETCH_MAX_WAIT_MS = 50
+
+
+def uses_embedded_broker(settings: Settings) -> bool:
+    """Whether the workarounds apply: as configured, or detected by the cluster id."""
+    if settings.embedded_broker is not None:
+        return settings.embedded_broker
+    return is_embedded_broker(settings.kafka_bootstrap)
+
+
+def faust_settings(settings: Settings, embedded: bool) -> dict:
+    """Keyword arguments for `faust.App` (with the embedded broker's workarounds if it is)."""
     conf: dict = {
         "broker": f"kafka://{settings.kafka_bootstrap}",
         "store": "memory://",
@@ -28,9 +43,6 @@ def faust_settings(settings: Settings) -> dict:
     credentials = faust_credentials(settings)
     if credentials is not None:
         conf["broker_credentials"] = credentials
-    embedded = settings.embedded_broker
-    if embedded is None:
-        embedded = is_embedded_broker(settings.kafka_bootstrap)
     log.info("embedded-broker workarounds %s", "on" if embedded else "off")
     if embedded:
         conf |= embedded_broker_workarounds()
@@ -48,6 +60,9 @@ def embedded_broker_workarounds() -> dict:
       "latest" (5000/5000 and 20000/20000 keys recovered). Cost: about 30% throughput.
     - A group join waits half the session timeout, and a restarted worker waits out its
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
+
+    Faust has no setting for the consumer's fetch wait: `EMBEDDED_FETCH_MAX_WAIT_MS` is
+    applied by `streams.faust_patches.set_fetch_max_wait`.
     """
     return {
         "producer_max_batch_size": 1,
