@@ -42,7 +42,7 @@ from streams.storage.items import (
     StorageItem,
 )
 from streams.storage.writer import StorageWriter
-from streams.tables import TableRecords, write
+from streams.tables import TableRecords, TableWrite, write_all
 
 GAUGE_PAUSE_FACTOR = 4  # pause after a trial-gauge refresh, in multiples of its duration
 
@@ -100,7 +100,7 @@ class Worker:
         self.metrics.start_at_zero(settings.input_topics)
         # The app id names the consumer group and the table changelogs: one per topic prefix,
         # so deployments (and test runs) with different prefixes never share state.
-        embedded = uses_embedded_broker(settings)
+        embedded = self.embedded = uses_embedded_broker(settings)
         self.app = faust.App(settings.topic_prefix, **faust_settings(settings, embedded))
         if embedded:
             faust_patches.set_fetch_max_wait(self.app, EMBEDDED_FETCH_MAX_WAIT_MS)
@@ -171,16 +171,17 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
-        alerts_written = await self._publish(batch)
+        alert_changes = await self._publish(batch)
         await self._store(batch)
         # The events are acknowledged when this returns, and committed soon after: their
         # changelog records must be on the broker by then (streams.tables.write).
-        await asyncio.gather(*alerts_written, *self.store.commit(batch.touched))
+        changes = alert_changes + self.store.commit(batch.touched)
+        await write_all(changes, last_alone=self.embedded)
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 
-    async def _publish(self, batch: Batch) -> list[asyncio.Future]:
-        """Send and await the dead letters and alerts; the alert table's changelog sends."""
+    async def _publish(self, batch: Batch) -> list[TableWrite]:
+        """Send and await the dead letters and alerts; the alert table's changes."""
         sends = [await self._dead_letter(message, reasons) for message, reasons in batch.invalid]
         for alert, _ in batch.raised:
             sends.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
@@ -189,8 +190,8 @@ class Worker:
         for alert, message in batch.raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
-            value = alert.model_dump()
-            written.append(write(self.alert_id_to_alert, alert.alert_id, value, message.partition))
+            value, partition = alert.model_dump(), message.partition
+            written.append(TableWrite(self.alert_id_to_alert, alert.alert_id, value, partition))
         return written
 
     async def _store(self, batch: Batch) -> None:

@@ -55,9 +55,15 @@ def embedded_broker_workarounds() -> dict:
     - Tansu answers ListOffsets(latest) with the first offset of the last batch plus one
       when that batch holds several records, so a table restored from its changelog stops
       short (measured: 4957 of 5000 keys) and a rebalance can crash a worker with
-      "persisted offset higher than highwater". aiokafka always accepts the first record
-      of a batch, so a batch size of 1 byte means one record per batch and a right
-      "latest" (5000/5000 and 20000/20000 keys recovered). Cost: about 30% throughput.
+      "persisted offset higher than highwater". The worker therefore sends each changelog
+      partition's last record of a batch alone, after the others are acknowledged
+      (`streams.tables.write_all`), so the last batch of a partition holds one record.
+      Until 2026-11-29 the producer sent every record alone (`producer_max_batch_size=1`),
+      one round trip per record: event-to-alert p50 1.5 s at 2,000 events/s, against
+      85 ms without it (docs/BENCHMARKS.md). Batches may now be large (1 MiB). Faust's
+      consistency check is off: a crash between the two sends leaves a several-record
+      batch last, and the check would stop the restarted worker over a "latest" that is
+      wrong, not over lost data (the global table reads on past it).
     - A group join waits half the session timeout, and a restarted worker waits out its
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
 
@@ -65,7 +71,8 @@ def embedded_broker_workarounds() -> dict:
     applied by `streams.faust_patches.set_fetch_max_wait`.
     """
     return {
-        "producer_max_batch_size": 1,
+        "producer_max_batch_size": 1024 * 1024,
+        "recovery_consistency_check": False,
         "broker_session_timeout": 4.0,
         "broker_heartbeat_interval": 0.5,
         "broker_rebalance_timeout": 4.0,
