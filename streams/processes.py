@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Self
 
@@ -84,6 +85,14 @@ class WorkerProcess:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def dump(self, lines: int = 150) -> str:
+        """The log's tail after asking the worker for its diagnostic dump (SIGUSR1: its
+        asyncio tasks and consumer offsets, streams/diagnostics.py)."""
+        if self.alive():
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+        return self.log_tail(lines)
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.data_dir / "worker.log"

@@ -131,7 +131,8 @@ def wait_until_committed(workers, timeout: float = 60.0) -> None:
     for worker in workers:
         while (lag := _lag(worker)) != 0:
             assert worker.alive(), worker.log_tail()
-            assert time.monotonic() < deadline, f"{lag} input messages not committed"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{lag} input messages not committed\n{worker.dump()}")
             time.sleep(1)
 
 
