@@ -27,11 +27,7 @@ from models.events import AdverseEvent
 from models.patient import PatientRecord
 from streams import faust_patches
 from streams.deadletter import dead_letter_headers
-from streams.faust_settings import (
-    EMBEDDED_FETCH_MAX_WAIT_MS,
-    faust_settings,
-    uses_embedded_broker,
-)
+from streams.faust_settings import faust_settings, uses_embedded_broker
 from streams.metrics import Metrics
 from streams.pipeline import Handled, Pipeline, record_key
 from streams.settings import Settings
@@ -102,8 +98,6 @@ class Worker:
         # so deployments (and test runs) with different prefixes never share state.
         embedded = self.embedded = uses_embedded_broker(settings)
         self.app = faust.App(settings.topic_prefix, **faust_settings(settings, embedded))
-        if embedded:
-            faust_patches.set_fetch_max_wait(self.app, EMBEDDED_FETCH_MAX_WAIT_MS)
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(*self.type_by_topic, **raw)

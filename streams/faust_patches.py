@@ -22,26 +22,16 @@ are read again from the committed offsets: at-least-once, and the stream's `even
 makes the repeats harmless. Table changelog records are handed out as before: the seek
 does not move them, and the tables need every one. Broker-independent: applied on
 Apache Kafka too.
-
-Also here, because Faust has no setting for it: the consumer's fetch wait, which Faust
-fixes at 1,500 ms (`set_fetch_max_wait`; only the embedded broker needs it lower,
-streams/faust_settings.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from weakref import WeakKeyDictionary
 
-import faust
-from aiokafka import AIOKafkaConsumer
 from faust.transport.consumer import Consumer
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 
 _original_getmany = Consumer.getmany
 _original_perform_seek = Consumer.perform_seek
-_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
-_fetch_max_wait_ms: WeakKeyDictionary[faust.App, int] = WeakKeyDictionary()
 
 
 def _seeks(consumer: Consumer) -> int:
@@ -75,23 +65,8 @@ async def _read_again(self: Consumer) -> None:
             await self.seek(tp, 0)
 
 
-def set_fetch_max_wait(app: faust.App, ms: int) -> None:
-    """The longest a fetch of `app`'s consumer waits on the broker for data (Faust fixes
-    1,500 ms and has no setting for it; streams/faust_settings.py says why we change it)."""
-    _fetch_max_wait_ms[app] = ms
-
-
-def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Transport) -> AIOKafkaConsumer:
-    consumer = _original_create_worker_consumer(self, transport)
-    wait = _fetch_max_wait_ms.get(self.app)
-    if wait is not None:
-        consumer._fetch_max_wait_ms = wait  # read by its fetcher, created when it starts
-    return consumer
-
-
 def install() -> None:
-    """Put the fence and the fetch wait in place (idempotent)."""
+    """Put the fence in place (idempotent)."""
     if Consumer.getmany is not _getmany:
         Consumer.getmany = _getmany
         Consumer.perform_seek = _perform_seek
-        AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer

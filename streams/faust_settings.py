@@ -11,14 +11,6 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
-# How long a fetch may wait on the embedded broker for new data. Tansu holds a fetch for its
-# whole wait even when records arrive meanwhile, so Faust's fixed 1,500 ms was the worker's
-# latency floor there (a bare Faust agent: median 0.58 s, up to 1.67 s, at 2,000 events/s;
-# 0.05 s / 0.10 s with 100 ms; docs/BENCHMARKS.md). Apache Kafka answers as soon as data
-# arrive, so Faust's value stays there.
-EMBEDDED_FETCH_MAX_WAIT_MS = 50
-
-
 def uses_embedded_broker(settings: Settings) -> bool:
     """Whether the workarounds apply: as configured, or detected by the cluster id."""
     if settings.embedded_broker is not None:
@@ -58,17 +50,19 @@ def embedded_broker_workarounds() -> dict:
       "persisted offset higher than highwater". The worker therefore sends each changelog
       partition's last record of a batch alone, after the others are acknowledged
       (`streams.tables.write_all`), so the last batch of a partition holds one record.
-      Until 2026-11-29 the producer sent every record alone (`producer_max_batch_size=1`),
-      one round trip per record: event-to-alert p50 1.5 s at 2,000 events/s, against
-      85 ms without it (docs/BENCHMARKS.md). Batches may now be large (1 MiB). Faust's
-      consistency check is off: a crash between the two sends leaves a several-record
-      batch last, and the check would stop the restarted worker over a "latest" that is
-      wrong, not over lost data (the global table reads on past it).
+      Until 2026-11-29 the producer sent every record alone (`producer_max_batch_size=1`):
+      one round trip per changelog record, alert and dead letter (docs/BENCHMARKS.md).
+      Batches may now be large (1 MiB). Faust's consistency check is off: a crash between
+      the two sends leaves a several-record batch last, and the check would stop the
+      restarted worker over a "latest" that is wrong, not over lost data (the global
+      table reads on past it).
     - A group join waits half the session timeout, and a restarted worker waits out its
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
 
-    Faust has no setting for the consumer's fetch wait: `EMBEDDED_FETCH_MAX_WAIT_MS` is
-    applied by `streams.faust_patches.set_fetch_max_wait`.
+    Not applied, though measured: Tansu holds a fetch for the consumer's whole fetch wait
+    (Faust fixes 1,500 ms) even when records arrive meanwhile, which adds ~0.5 s to an
+    alert's latency; a 50 ms wait removed that but made a worker that takes over a dead
+    one's partitions skip or repeat records in 3 of 9 runs (docs/BENCHMARKS.md).
     """
     return {
         "producer_max_batch_size": 1024 * 1024,

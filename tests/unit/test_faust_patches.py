@@ -12,8 +12,6 @@ from typing import NamedTuple
 import pytest
 
 from streams import faust_patches
-from streams.app import Worker
-from streams.settings import Settings
 
 
 class TP(NamedTuple):
@@ -130,29 +128,3 @@ def test_install_puts_the_fence_on_fausts_consumer():
     faust_patches.install()  # idempotent
     assert Consumer.getmany is faust_patches._getmany
     assert Consumer.perform_seek is faust_patches._perform_seek
-
-
-# --- the consumer's fetch wait ------------------------------------------------------------
-
-
-def _fetch_wait_of(tmp_path, embedded: bool) -> int:
-    """The fetch wait of the aiokafka consumer a worker's Faust app creates."""
-
-    async def create() -> int:
-        worker = Worker(Settings(embedded_broker=embedded, data_dir=str(tmp_path)))
-        thread = worker.app.consumer._thread
-        consumer = thread._create_worker_consumer(worker.app.transport)
-        try:
-            return consumer._fetch_max_wait_ms
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(create())
-
-
-def test_against_the_embedded_broker_a_fetch_waits_at_most_50_ms(tmp_path):
-    assert _fetch_wait_of(tmp_path, embedded=True) == 50
-
-
-def test_against_apache_kafka_the_fetch_wait_is_fausts_own(tmp_path):
-    assert _fetch_wait_of(tmp_path, embedded=False) == 1500
