@@ -38,7 +38,7 @@ from streams.storage.items import (
     StorageItem,
 )
 from streams.storage.writer import StorageWriter
-from streams.tables import TableRecords, TableWrite, write_all
+from streams.tables import TableRecords, write
 
 GAUGE_PAUSE_FACTOR = 4  # pause after a trial-gauge refresh, in multiples of its duration
 
@@ -96,7 +96,7 @@ class Worker:
         self.metrics.start_at_zero(settings.input_topics)
         # The app id names the consumer group and the table changelogs: one per topic prefix,
         # so deployments (and test runs) with different prefixes never share state.
-        embedded = self.embedded = uses_embedded_broker(settings)
+        embedded = uses_embedded_broker(settings)
         self.app = faust.App(settings.topic_prefix, **faust_settings(settings, embedded))
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -165,17 +165,16 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
-        alert_changes = await self._publish(batch)
+        alerts_written = await self._publish(batch)
         await self._store(batch)
         # The events are acknowledged when this returns, and committed soon after: their
         # changelog records must be on the broker by then (streams.tables.write).
-        changes = alert_changes + self.store.commit(batch.touched)
-        await write_all(changes, last_alone=self.embedded)
+        await asyncio.gather(*alerts_written, *self.store.commit(batch.touched))
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 
-    async def _publish(self, batch: Batch) -> list[TableWrite]:
-        """Send and await the dead letters and alerts; the alert table's changes."""
+    async def _publish(self, batch: Batch) -> list[asyncio.Future]:
+        """Send and await the dead letters and alerts; the alert table's changelog sends."""
         sends = [await self._dead_letter(message, reasons) for message, reasons in batch.invalid]
         for alert, _ in batch.raised:
             sends.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
@@ -184,8 +183,8 @@ class Worker:
         for alert, message in batch.raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
-            value, partition = alert.model_dump(), message.partition
-            written.append(TableWrite(self.alert_id_to_alert, alert.alert_id, value, partition))
+            value = alert.model_dump()
+            written.append(write(self.alert_id_to_alert, alert.alert_id, value, message.partition))
         return written
 
     async def _store(self, batch: Batch) -> None:

@@ -47,15 +47,12 @@ def embedded_broker_workarounds() -> dict:
     - Tansu answers ListOffsets(latest) with the first offset of the last batch plus one
       when that batch holds several records, so a table restored from its changelog stops
       short (measured: 4957 of 5000 keys) and a rebalance can crash a worker with
-      "persisted offset higher than highwater". The worker therefore sends each changelog
-      partition's last record of a batch alone, after the others are acknowledged
-      (`streams.tables.write_all`), so the last batch of a partition holds one record.
-      Until 2026-11-29 the producer sent every record alone (`producer_max_batch_size=1`):
-      one round trip per changelog record, alert and dead letter (docs/BENCHMARKS.md).
-      Batches may now be large (1 MiB). Faust's consistency check is off: a crash between
-      the two sends leaves a several-record batch last, and the check would stop the
-      restarted worker over a "latest" that is wrong, not over lost data (the global
-      table reads on past it).
+      "persisted offset higher than highwater". aiokafka always accepts the first record
+      of a batch, so a batch size of 1 byte means one record per batch and a right
+      "latest" (5000/5000 and 20000/20000 keys recovered). Cost: one round trip per
+      changelog record, alert and dead letter. (Tried 2026-11-29: batches with each
+      changelog partition's last record sent alone; alerts then went missing from the
+      alerts topic after SIGKILLs in one of four runs, so every record stays alone.)
     - A group join waits half the session timeout, and a restarted worker waits out its
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
 
@@ -65,8 +62,7 @@ def embedded_broker_workarounds() -> dict:
     one's partitions skip or repeat records in 3 of 9 runs (docs/BENCHMARKS.md).
     """
     return {
-        "producer_max_batch_size": 1024 * 1024,
-        "recovery_consistency_check": False,
+        "producer_max_batch_size": 1,
         "broker_session_timeout": 4.0,
         "broker_heartbeat_interval": 0.5,
         "broker_rebalance_timeout": 4.0,

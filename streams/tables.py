@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -13,18 +12,8 @@ from models.patient import PatientRecord
 from streams.pipeline import trial_of_key
 
 
-@dataclass(frozen=True, slots=True)
-class TableWrite:
-    """One key of a table set, its changelog record bound for `partition`."""
-
-    table: faust.Table
-    key: str
-    value: Any
-    partition: int
-
-
-def write(change: TableWrite) -> asyncio.Future:
-    """Set a table key and send its changelog record to `change.partition` explicitly.
+def write(table: faust.Table, key: str, value: Any, partition: int) -> asyncio.Future:
+    """Set a table key and send its changelog record to `partition` explicitly.
 
     The partition is that of the input message that changed the key, so the table stays
     co-partitioned with the inputs even when writes happen after a batch of events
@@ -35,29 +24,8 @@ def write(change: TableWrite) -> asyncio.Future:
     buffer after 0.1 s without a send, so without the wait a commit can overtake the
     changelog record and a crash then loses the update (seen with the embedded broker).
     """
-    change.table.data[change.key] = change.value
-    return change.table.send_changelog(change.partition, change.key, change.value)
-
-
-async def write_all(changes: list[TableWrite], last_alone: bool) -> None:
-    """Write every change and wait until the broker has acknowledged each changelog record.
-
-    With `last_alone` (the embedded broker), each changelog partition's last record is sent
-    only once the others are acknowledged, so it travels in a produce batch of its own: the
-    broker's "latest" offset is wrong when a partition's last batch holds several records,
-    and a table restored from the changelog would stop short. Two round trips per batch
-    instead of one per record (the producer's one-record batches this replaces). Only this
-    worker writes its partitions' changelog records, and only here, so nothing can join
-    the last record's batch. A crash between the two sends leaves a several-record batch
-    last; every record in it belongs to events not yet acknowledged, which are processed
-    again, and the global table goes on reading past the wrong "latest" after recovery.
-    """
-    last: dict[tuple[str, int], int] = {}
-    for index, change in enumerate(changes):
-        last[change.table.changelog_topic.get_topic_name(), change.partition] = index
-    alone = set(last.values()) if last_alone else set()
-    await asyncio.gather(*(write(c) for i, c in enumerate(changes) if i not in alone))
-    await asyncio.gather(*(write(changes[i]) for i in sorted(alone)))
+    table.data[key] = value
+    return table.send_changelog(partition, key, value)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
@@ -125,15 +93,15 @@ class TableRecords(MutableMapping[str, PatientRecord]):
     def __len__(self) -> int:
         return len(self.table.data)
 
-    def commit(self, partitions: dict[str, int]) -> list[TableWrite]:
-        """The pending records as table writes, each changelog record to the given
-        partition (pass them to `write_all` before the events are acknowledged)."""
-        changes = []
+    def commit(self, partitions: dict[str, int]) -> list[asyncio.Future]:
+        """Write each pending record to the table, its changelog on the given partition;
+        the changelog sends' futures, to await before the events are acknowledged."""
+        sends = []
         for key, partition in partitions.items():
             record = self.pending.pop(key)
-            changes.append(TableWrite(self.table, key, record.to_dict(), partition))
+            sends.append(write(self.table, key, record.to_dict(), partition))
             self.owned[key] = record
-        return changes
+        return sends
 
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
         """Every stored record, optionally of one trial."""

@@ -193,10 +193,10 @@ def _latest_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def test_the_tables_come_back_whole_after_a_sigkill(broker, tmp_path: Path, database_url):
     """The embedded broker's "latest" offset is wrong when a partition's last batch holds
     several records, and a table restored from its changelog would then stop short: the
-    worker sends each changelog partition's last record of a batch alone
-    (streams.tables.write_all). A worker restarted after a SIGKILL reports the whole trial
-    the moment it is ready, before any new input; and after a stream of many batches the
-    broker's "latest" is right on every changelog partition."""
+    worker sends every record in a batch of its own there (streams/faust_settings.py). A
+    worker restarted after a SIGKILL reports the whole trial the moment it is ready, before
+    any new input; and after a stream the broker's "latest" is right on every changelog
+    partition."""
     settings = worker_settings(broker, "it-restore", free_port(), database_url)
     create_topics(settings)
     trial = simulate_trial(seed=41, trial_id="RESTORE-41")

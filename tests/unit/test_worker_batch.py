@@ -50,30 +50,3 @@ def test_a_batch_without_alerts_waits_for_its_record(tmp_path: Path):
         await asyncio.wait_for(task, timeout=1)
 
     asyncio.run(scenario())
-
-
-def test_against_the_embedded_broker_each_partitions_last_record_goes_alone(tmp_path: Path):
-    """The embedded broker's "latest" offset is right only when a partition's last batch
-    holds one record: the last record of each changelog partition is sent once the others
-    are acknowledged, so it cannot share their batch (streams.tables.write_all)."""
-
-    async def scenario() -> None:
-        worker, records, alerts = worker_with_doubles(tmp_path, embedded=True)
-        events = [infusion(at(0), patient=p) for p in ("P1", "P2", "P3")]
-        events.append(crs(3, at(2), patient="P2"))
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
-        await settle()
-
-        keys = [record_key("T1", p) for p in ("P1", "P2", "P3")]
-        assert [k for _, k, *_ in records.sent] == keys[:2]  # P3's waits for these
-        assert alerts.sent == []  # a partition's only record is its last
-        records.ack_all()
-        await settle()
-        assert [k for _, k, *_ in records.sent] == keys
-        assert [k for _, k, *_ in alerts.sent] == ["T1:P2:crs_grade:3"]
-        assert not task.done()
-        records.ack_all()
-        alerts.ack_all()
-        await asyncio.wait_for(task, timeout=1)
-
-    asyncio.run(scenario())

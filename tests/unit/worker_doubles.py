@@ -52,12 +52,10 @@ async def _sent(*args, **kwargs) -> asyncio.Future:
     return future
 
 
-def worker_with_doubles(
-    data_dir: Path, embedded: bool = False
-) -> tuple[Worker, Changelog, Changelog]:
+def worker_with_doubles(data_dir: Path) -> tuple[Worker, Changelog, Changelog]:
     """A worker whose producer is the test: alerts and dead letters are acknowledged at
     once, the two tables' changelog records when the test says."""
-    worker = Worker(Settings(embedded_broker=embedded, data_dir=str(data_dir)))
+    worker = Worker(Settings(embedded_broker=False, data_dir=str(data_dir)))
     worker.alerts_topic.send = _sent
     worker.dead_letter_topic.send = _sent
     records, alerts = Changelog(), Changelog()
