@@ -218,17 +218,22 @@ class Worker:
         self._next_trial_refresh = started + (self._clock() - started) * (1 + GAUGE_PAUSE_FACTOR)
 
     def _refresh_trials(self) -> None:
-        now = time.time()
-        self._reload_trial_monitor()
-        for report in cohort_reports(self.store.all(), now):
+        now, toxicity = time.time(), self.settings.thresholds.toxicity
+        records = list(self.store.all())  # listed once: every step below reads them all
+        self._reload_trial_monitor(records)
+        by_trial: dict[str, list[PatientRecord]] = {}
+        for record in records:
+            by_trial.setdefault(record.trial_id, []).append(record)
+        for report in cohort_reports(records, now):
+            trial = report["trial_id"]
             self.metrics.observe_report(report)
-            boundary = self.toxicity_boundary(report["trial_id"], now)["status"]
-            self.metrics.observe_boundary(report["trial_id"], boundary)
-        self.metrics.observe_trial_operations(self.store.all(), now)
+            boundary = boundary_report(by_trial[trial], toxicity, now)["status"]
+            self.metrics.observe_boundary(trial, boundary)
+        self.metrics.observe_trial_operations(records, now)
 
-    def _reload_trial_monitor(self) -> None:
+    def _reload_trial_monitor(self, records: Iterable[PatientRecord] | None = None) -> None:
         """Courses of every patient (all workers') and the boundary levels already alerted."""
-        self.monitor.load(self.store.all())
+        self.monitor.load(self.store.all() if records is None else records)
         for alert in list(self.alert_id_to_alert.values()):
             if alert["rule"] == "toxicity_boundary":
                 trial = alert["trial_id"]

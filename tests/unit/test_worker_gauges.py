@@ -9,6 +9,8 @@ from pathlib import Path
 
 from streams.app import GAUGE_PAUSE_FACTOR, Worker
 from streams.settings import Settings
+from tests.unit.builders import at, crs, infusion
+from tests.unit.worker_doubles import events_of, worker_with_doubles
 
 
 class Clock:
@@ -58,3 +60,28 @@ def test_a_slow_refresh_takes_at_most_a_fifth_of_the_time(tmp_path: Path):
     assert min(pauses) >= GAUGE_PAUSE_FACTOR * 3.0
     busy = 3.0 * len(trial_refreshes) / (clock.now - trial_refreshes[0])
     assert busy <= 1 / (1 + GAUGE_PAUSE_FACTOR) + 0.01
+
+
+def test_the_trial_gauges_show_the_stored_records(tmp_path: Path):
+    """One listing of the records feeds the cohort gauges, the boundary gauges and the
+    trial monitor."""
+    worker, records, alerts = worker_with_doubles(tmp_path)
+    patients = ("P1", "P2", "P3")
+    events = [infusion(at(0), patient=p) for p in patients]
+    events += [crs(4, at(2 + i), patient=p, ae_id=f"{p}-crs") for i, p in enumerate(patients)]
+
+    async def run() -> None:
+        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+        while not task.done():
+            records.ack_all()
+            alerts.ack_all()
+            await asyncio.sleep(0)
+        task.result()
+
+    asyncio.run(run())
+    worker._refresh_trials()
+    sample = worker.metrics.registry.get_sample_value
+    assert sample("cartwatch_trial_patients_infused", {"trial_id": "T1"}) == 3
+    observed = {"trial_id": "T1", "kind": "observed"}
+    assert sample("cartwatch_toxicity_boundary_patients", observed) == 3
+    assert set(worker.monitor.courses["T1"]) == set(patients)
