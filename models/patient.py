@@ -8,6 +8,7 @@ Times are POSIX seconds (exact instants).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,17 @@ STORED_ANALYTES = RESPONSE_ANALYTES | WARNING_ANALYTES
 # An observation's value as stored: a number, a string, a boolean, or for `oxygen`
 # the pair (device, flow_lpm).
 ObservationValue = float | int | str | bool | tuple[str, float | None]
+
+
+def event_key(event_id: str) -> int:
+    """The 64-bit digest of an event_id that a record keeps to recognise a repeat.
+
+    A record keeps 8 bytes per accepted event whatever the id's length (1-128 characters,
+    CONTRACT 1). Two different ids of one patient share a digest with probability about
+    n**2 / 2**65 for n events of that patient: about 1e-15 for 200 events, 3e-8 for a
+    million patients of a thousand events each.
+    """
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
 def epoch(ts: datetime) -> float:
@@ -48,7 +60,7 @@ class PatientRecord:
 
     trial_id: str
     patient_id: str
-    seen: set[str] = field(default_factory=set)
+    seen: set[int] = field(default_factory=set)  # event_key of every accepted event
     arrivals: int = 0
     event_times: list[float] = field(default_factory=list)
     infusions: list[float] = field(default_factory=list)
@@ -60,9 +72,10 @@ class PatientRecord:
 
     def apply(self, event: Event) -> bool:
         """Add one event; False (and no change) when its event_id was already seen."""
-        if event.event_id in self.seen:
+        key = event_key(event.event_id)
+        if key in self.seen:
             return False
-        self.seen.add(event.event_id)
+        self.seen.add(key)
         self.arrivals += 1
         at = epoch(event.occurred_at)
         self.event_times.append(at)
@@ -101,7 +114,8 @@ class PatientRecord:
         return cls(
             trial_id=data["t"],
             patient_id=data["p"],
-            seen=set(data["s"]),
+            # event ids themselves in records written before the digests were kept
+            seen={event_key(s) if isinstance(s, str) else s for s in data["s"]},
             arrivals=data["n"],
             event_times=list(data["e"]),
             infusions=list(data["i"]),

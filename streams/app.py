@@ -103,8 +103,8 @@ class Worker:
         self.inputs = self.app.topic(*self.type_by_topic, **raw)
         self.alerts_topic = self.app.topic(settings.alerts_topic, **raw)
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
-        self.patient_to_record = self._global_table("patient_to_record")
-        self.alert_id_to_alert = self._global_table("alert_id_to_alert")
+        self.patient_to_record = self._global_table("patient_to_record", bytes)  # record_codec
+        self.alert_id_to_alert = self._global_table("alert_id_to_alert", None)  # JSON dicts
         self.store = TableRecords(self.patient_to_record)
         self.pipeline = Pipeline(self.store, settings.thresholds)
         # Trial-level rules see every patient: this worker's through `observe`, the other
@@ -119,7 +119,7 @@ class Worker:
         self._next_trial_refresh = 0.0  # on self._clock; see _refresh_gauges
         self.app.timer(settings.gauge_interval_s)(self._refresh_gauges)
 
-    def _global_table(self, name: str) -> faust.GlobalTable:
+    def _global_table(self, name: str, value_type: type | None) -> faust.GlobalTable:
         """A table every worker holds in full, kept live from its changelog.
 
         recovery_buffer_size=1: Faust applies a global table's changelog in batches of this
@@ -128,7 +128,8 @@ class Worker:
         """
         return self.app.GlobalTable(
             name,
-            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+            key_type=None,  # JSON
+            value_type=value_type,  # Faust stores bytes as they are and anything else as JSON
             partitions=self.settings.topic_partitions,
             recovery_buffer_size=1,
         )

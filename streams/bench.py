@@ -7,7 +7,7 @@ Every figure is measured on the same machine in the same run, against the same t
 - core: the offline processing core (`replay`'s path) on the same messages in-process;
 - latency: event-to-alert at a steady rate (Kafka timestamp of the causing message to
   the alert record's timestamp), p50 and p99 (streams/bench_latency.py);
-- memory: state per patient (the serialized record and the Python objects);
+- memory: state per patient (the stored record and the Python objects);
 - restart: from process start to /healthz ready with the state of many patients, the
   group join apart (streams/bench_restart.py).
 Targets are those of issue 5; docs/BENCHMARKS.md has the method and the results.
@@ -39,6 +39,7 @@ from rich.console import Console
 from alerts.rules import RuleThresholds
 from models.errors import InvalidEvent
 from models.patient import PatientRecord
+from models.record_codec import decode_record, encode_record
 from streams.bench_latency import Latency, measure_latency
 from streams.bench_report import Target, info_rows, rate_between, render_table, target_rows
 from streams.bench_restart import Restart, measure_restart
@@ -81,9 +82,9 @@ class BenchResult:
     decode_events_per_s: float = 0.0  # in-process pydantic decode + validation only
     latency: Latency | None = None
     state_patients: int = 0
-    state_bytes_per_patient_json: float = 0.0
+    state_bytes_per_patient_stored: float = 0.0  # the table's value (models/record_codec.py)
+    state_bytes_per_patient_json: float = 0.0  # the same record as plain JSON, for comparison
     state_bytes_per_patient_record: float = 0.0  # PatientRecord objects (tracemalloc)
-    state_bytes_per_patient_dict: float = 0.0  # the table's JSON-ready dicts (tracemalloc)
     restart: Restart | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -229,23 +230,21 @@ def _traced_bytes(build) -> tuple[object, int]:
 
 
 def state_per_patient(lines: list[bytes]) -> tuple[int, float, float, float]:
-    """Patients, and per patient: serialized record, PatientRecord objects, table dicts (bytes).
+    """Patients, and per patient: stored bytes, plain JSON bytes, PatientRecord objects.
 
-    The worker keeps each record twice in memory: the JSON-ready dict in the global table and
-    the parsed PatientRecord (streams/tables.py); both are measured, as built from the JSON.
+    The table and its changelog hold the stored bytes; the worker also keeps the parsed
+    PatientRecord of every patient it reads (streams/tables.py), measured as built from them.
     """
     records: dict[str, PatientRecord] = {}
     pipeline = Pipeline(records, RuleThresholds())
     for raw in lines:
         pipeline.handle(raw)
-    payloads = [json.dumps(r.to_dict()).encode() for r in records.values()]
-    json_mean = statistics.mean(len(p) for p in payloads)
-    _, record_bytes = _traced_bytes(
-        lambda: [PatientRecord.from_dict(json.loads(p)) for p in payloads]
-    )
-    _, dict_bytes = _traced_bytes(lambda: [json.loads(p) for p in payloads])
-    n = len(payloads)
-    return n, json_mean, record_bytes / n, dict_bytes / n
+    stored = [encode_record(r) for r in records.values()]
+    as_json = [json.dumps(r.to_dict(), separators=(",", ":")) for r in records.values()]
+    _, record_bytes = _traced_bytes(lambda: [decode_record(b) for b in stored])
+    n = len(stored)
+    stored_mean, json_mean = statistics.mean(map(len, stored)), statistics.mean(map(len, as_json))
+    return n, stored_mean, json_mean, record_bytes / n
 
 
 def targets(r: BenchResult) -> list[Target]:
@@ -256,7 +255,7 @@ def targets(r: BenchResult) -> list[Target]:
         Target("worker / raw consume+decode", r.worker_vs_raw, 0.25, True, "ratio"),
         Target("offline core", r.core_events_per_s, 300_000, True, "events/s"),
         Target("event-to-alert p99", lat and lat.p99_ms, 100, False, "ms"),
-        Target("state per patient (serialized)", r.state_bytes_per_patient_json, 2048, False, "B"),
+        Target("state per patient (stored)", r.state_bytes_per_patient_stored, 2048, False, "B"),
         # The target is for 100,000 patients; a smaller run is shown in the context rows only.
         Target("restart to ready, 100,000 patients", rst.ready_s if full else None, 30, False, "s"),
     ]
@@ -276,8 +275,8 @@ def context(r: BenchResult) -> dict[str, tuple[float | None, str]]:
             lat and lat.alerts_matched,
             f"of {lat and lat.alerts_expected}",
         ),
-        "state per patient (PatientRecord)": (r.state_bytes_per_patient_record, "B"),
-        "state per patient (table dict)": (r.state_bytes_per_patient_dict, "B"),
+        "state per patient (plain JSON)": (r.state_bytes_per_patient_json, "B"),
+        "state per patient (PatientRecord objects)": (r.state_bytes_per_patient_record, "B"),
         "restart: patients": (rst and rst.patients, ""),
         "restart: process start -> ready": (rst and rst.ready_s, "s"),
         "restart: group joined": (rst and rst.group_join_s, "s"),
@@ -314,10 +313,12 @@ def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
     result.raw_events_per_s = measure_raw(settings, expected)
     result.core_events_per_s = measure_core(lines, profile)
     result.json_loads_events_per_s, result.decode_events_per_s = measure_decode_ceilings(lines)
-    memory = state_per_patient(lines)
-    result.state_patients = memory[0]
-    result.state_bytes_per_patient_json, result.state_bytes_per_patient_record = memory[1:3]
-    result.state_bytes_per_patient_dict = memory[3]
+    (
+        result.state_patients,
+        result.state_bytes_per_patient_stored,
+        result.state_bytes_per_patient_json,
+        result.state_bytes_per_patient_record,
+    ) = state_per_patient(lines)
     with tempfile.TemporaryDirectory(prefix="cartwatch-bench-") as tmp:
         worker = WorkerProcess(settings, Path(tmp) / "worker").start(wait_healthy=None)
         try:

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 from models.patient import PatientRecord
+from models.record_codec import decode_record, encode_record
 from streams.pipeline import trial_of_key
 
 
@@ -29,13 +30,13 @@ def write(table: faust.Table, key: str, value: Any, partition: int) -> asyncio.F
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
-    """Patient records stored as JSON-ready dicts in a global table, parsed once.
+    """Patient records stored in a global table as bytes (models/record_codec.py), parsed once.
 
     A global table also reads back its own changelog, so for a moment it can hold an
     older version of a record this worker wrote since. The records this worker wrote are
     therefore kept in `owned` and win over the table until the next rebalance (when
     partitions may move and recovery brings the table up to date). Other records are
-    parsed from the table's dicts and cached until the table holds another dict for the
+    parsed from the table's bytes and cached until the table holds other bytes for the
     key. Writes wait in `pending` until `commit`, which the agent calls once the alerts
     they caused are acknowledged.
     """
@@ -44,7 +45,7 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         self.table = table
         self.pending: dict[str, PatientRecord] = {}
         self.owned: dict[str, PatientRecord] = {}
-        self._parsed: dict[str, tuple[dict, PatientRecord]] = {}
+        self._parsed: dict[str, tuple[bytes, PatientRecord]] = {}
 
     def forget_owned(self) -> None:
         """Drop the records this worker wrote (call when partitions are revoked)."""
@@ -60,7 +61,7 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         data = self.table.data.get(key)
         if data is None:
             raise KeyError(key)
-        return PatientRecord.from_dict(data)
+        return decode_record(data)
 
     def begin_batch(self) -> None:
         """Forget what an unfinished batch applied; its events will be delivered again."""
@@ -73,11 +74,11 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         data = self.table.data.get(key)
         return self._parse(key, data) if data is not None else None
 
-    def _parse(self, key: str, data: dict) -> PatientRecord:
+    def _parse(self, key: str, data: bytes) -> PatientRecord:
         cached = self._parsed.get(key)
         if cached is not None and cached[0] is data:
             return cached[1]
-        record = PatientRecord.from_dict(data)
+        record = decode_record(data)
         self._parsed[key] = (data, record)
         return record
 
@@ -99,7 +100,7 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         sends = []
         for key, partition in partitions.items():
             record = self.pending.pop(key)
-            sends.append(write(self.table, key, record.to_dict(), partition))
+            sends.append(write(self.table, key, encode_record(record), partition))
             self.owned[key] = record
         return sends
 
