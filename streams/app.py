@@ -26,8 +26,10 @@ from models.dlt import boundary_report
 from models.events import AdverseEvent
 from models.patient import PatientRecord
 from streams import faust_patches
+from streams.changelog_store import use_bulk_loaded_store
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings, uses_embedded_broker
+from streams.kafka_security import aiokafka_options
 from streams.metrics import Metrics
 from streams.pipeline import Handled, Pipeline, record_key
 from streams.settings import Settings
@@ -126,13 +128,15 @@ class Worker:
         size and keeps reading after recovery only when it is 1; with the default (1000)
         another worker's last few hundred updates would wait for the next rebalance.
         """
-        return self.app.GlobalTable(
+        table = self.app.GlobalTable(
             name,
             key_type=None,  # JSON
             value_type=value_type,  # Faust stores bytes as they are and anything else as JSON
             partitions=self.settings.topic_partitions,
             recovery_buffer_size=1,
         )
+        use_bulk_loaded_store(table, aiokafka_options(self.settings))  # a fast restart
+        return table
 
     async def _on_partitions_revoked(self, sender: object, revoked: set, **kwargs: object) -> None:
         self.store.forget_owned()

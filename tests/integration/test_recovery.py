@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,8 +223,13 @@ def test_the_tables_come_back_whole_after_a_sigkill(broker, tmp_path: Path, data
         assert [api_report(worker, trial.trial_id, trial.data_cut)] == wanted.report["trials"]
     finally:
         worker.stop()
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    bulk = [
+        int(n) for n in re.findall(r"patient_to_record: (\d+) changelog records read in bulk", log)
+    ]
 
     # each of the 94 patients' records written in several batches; the trial's alerts
+    written: dict[str, int] = {}
     for table, at_least in (
         ("patient_to_record", 3 * 94),
         ("alert_id_to_alert", len(wanted.alerts)),
@@ -234,4 +240,7 @@ def test_the_tables_come_back_whole_after_a_sigkill(broker, tmp_path: Path, data
         for record in read_topic(settings.kafka_bootstrap, topic):  # to the true end
             ends[record.partition] = max(ends[record.partition], record.offset + 1)
         assert latest == ends, topic
-        assert sum(ends.values()) >= at_least, topic
+        written[table] = sum(ends.values())
+        assert written[table] >= at_least, topic
+    # the restarted worker read the whole patient changelog in bulk (streams/changelog_store.py)
+    assert bulk == [0, written["patient_to_record"]]

@@ -6,7 +6,7 @@ import faust
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from streams.kafka_security import faust_credentials, kafka_python_options
+from streams.kafka_security import aiokafka_options, faust_credentials, kafka_python_options
 from streams.settings import Settings
 
 
@@ -14,6 +14,10 @@ def test_plaintext_is_the_default_and_needs_no_credentials():
     settings = Settings()
     assert faust_credentials(settings) is None
     assert kafka_python_options(settings) == {"security_protocol": "PLAINTEXT"}
+    assert aiokafka_options(settings) == {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": "PLAINTEXT",
+    }
 
 
 def test_sasl_ssl_gives_faust_sasl_credentials_and_kafka_python_the_same_secret():
@@ -32,6 +36,11 @@ def test_sasl_ssl_gives_faust_sasl_credentials_and_kafka_python_the_same_secret(
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert options["sasl_plain_password"] == "s3cret"
     assert "s3cret" not in repr(settings)
+    bulk = aiokafka_options(settings)  # the changelog bulk reader's consumer
+    assert bulk["security_protocol"] == "SASL_SSL"
+    assert bulk["sasl_plain_username"] == "cartwatch"
+    assert bulk["sasl_plain_password"] == "s3cret"
+    assert bulk["ssl_context"] is not None
 
 
 def test_tls_only_uses_an_ssl_context():
