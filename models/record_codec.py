@@ -12,9 +12,10 @@ are still read, so a changelog written by an earlier version restores.
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
+
+import orjson
 
 from models.patient import PatientRecord
 
@@ -31,21 +32,21 @@ def encode_record(record: PatientRecord) -> bytes:
     """The stored form of a record."""
     rest = record.to_dict()
     digests = sorted(rest.pop("s"))
-    body = zlib.compress(json.dumps(rest, separators=(",", ":")).encode(), _LEVEL)
+    body = zlib.compress(orjson.dumps(rest), _LEVEL)
     return _HEADER.pack(VERSION, len(digests)) + struct.pack(f"<{len(digests)}Q", *digests) + body
 
 
 def decode_record(data: bytes) -> PatientRecord:
     """The record stored as `data` (this layout or the earlier plain JSON)."""
     if data[:1] == b"{":
-        return PatientRecord.from_dict(json.loads(data))
+        return PatientRecord.from_dict(orjson.loads(data))
     try:
         version, n = _HEADER.unpack_from(data)
         if version != VERSION:
             raise CorruptRecord(f"unknown patient record layout {version}")
         end = _HEADER.size + 8 * n
-        rest = json.loads(zlib.decompress(data[end:]))
+        rest = orjson.loads(zlib.decompress(data[end:]))
         rest["s"] = struct.unpack_from(f"<{n}Q", data, _HEADER.size)
-    except (struct.error, zlib.error, ValueError) as exc:
+    except (struct.error, zlib.error, orjson.JSONDecodeError, ValueError) as exc:
         raise CorruptRecord(f"not a patient record: {exc}") from exc
     return PatientRecord.from_dict(rest)

@@ -83,6 +83,7 @@ class BulkLoadedStore(memory.Store):
         started, before = time.monotonic(), self.bulk_loaded
         consumer = AIOKafkaConsumer(
             enable_auto_commit=False,
+            auto_offset_reset="earliest",  # offset 0 gone (retention): from the first kept
             fetch_max_wait_ms=FETCH_WAIT_MS,
             fetch_max_bytes=FETCH_BYTES,
             max_partition_fetch_bytes=FETCH_BYTES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -32,27 +33,20 @@ def faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | Non
 
 def kafka_python_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for kafka-python's producer and admin client."""
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_cafile"] = settings.kafka_ssl_cafile
-    if settings.kafka_security_protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        options |= {
-            "sasl_mechanism": settings.kafka_sasl_mechanism,
-            "sasl_plain_username": settings.kafka_sasl_username,
-            "sasl_plain_password": password.get_secret_value() if password else None,
-        }
-    return options
+    return _client_options(settings, lambda: {"ssl_cafile": settings.kafka_ssl_cafile})
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for an aiokafka client outside Faust (the bootstrap included)."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-    }
+    options = _client_options(settings, lambda: {"ssl_context": _ssl_context(settings)})
+    return {"bootstrap_servers": settings.kafka_bootstrap} | options
+
+
+def _client_options(settings: Settings, tls: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The security options kafka-python and aiokafka share; `tls` gives the TLS ones."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = _ssl_context(settings)
+        options |= tls()
     if settings.kafka_security_protocol.startswith("SASL"):
         password = settings.kafka_sasl_password
         options |= {
