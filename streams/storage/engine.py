@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
@@ -23,24 +22,12 @@ def database_url(url: str | SecretStr | URL) -> URL:
 def make_engine(url: str | SecretStr | URL) -> Engine:
     """An engine whose errors never echo bound parameters (they hold patient ids)."""
     parsed = database_url(url)
-    # JSON columns (a patient snapshot is ~5 KB of JSON) through orjson: the stdlib encoder
-    # took a fifth of the worker's time on the bench.
-    json = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         # Wait for a concurrent writer (the CLI beside a worker) instead of failing at once.
-        return create_engine(parsed, hide_parameters=True, connect_args={"timeout": 30}, **json)
+        return create_engine(parsed, hide_parameters=True, connect_args={"timeout": 30})
     return create_engine(
-        parsed,
-        hide_parameters=True,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": 5},
-        **json,
+        parsed, hide_parameters=True, pool_pre_ping=True, connect_args={"connect_timeout": 5}
     )
-
-
-def _json_text(value: object) -> str:
-    # Keys as the stdlib writes them (str() of a number key), whatever a row holds.
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def utc(value: datetime | None) -> datetime | None:
