@@ -1,13 +1,14 @@
 """A global table's in-memory store that reads its changelog in bulk before Faust recovers it.
 
-Faust restores an in-memory table by replaying its changelog one message at a time through
-its consumer, about 6,000 records/s here: 35 s for the 200,000 records of 100,000 patients
-(docs/BENCHMARKS.md). This store reads the changelog partitions with a plain aiokafka
-consumer (no group, whole fetches) when the partitions are assigned, up to their end
-offsets, and tells Faust the last offset it applied (`persisted_offset`), so Faust's own
-recovery starts there and replays only what was written since. Faust's recovery, and its
-live reading of the changelog afterwards, go through `apply_changelog_batch`, which keeps
-the offsets current, so a later rebalance reads only the records it has not seen.
+Faust restores an in-memory table by replaying its changelog one message at a time, and the
+embedded broker answers that consumer's many small fetches slowly: 35 s for the 200,000
+records of 100,000 patients (docs/BENCHMARKS.md). This store reads the changelog with a
+plain aiokafka consumer (no group, large fetches) up to the end offsets, and tells Faust the
+last offset it applied (`persisted_offset`), so Faust's own recovery replays only what was
+written since. It reads once before the worker joins its group (`preload`, a long read in
+the rebalance would stop the heartbeats), then on each rebalance the records written since,
+within half the session timeout. Faust's recovery, and its live reading of the changelog
+afterwards, go through `apply_changelog_batch`, which keeps the offsets current.
 
 The values are what Faust's serializer for the table gives, so the table holds the same
 data whichever path read a record.
@@ -15,6 +16,7 @@ data whichever path read a record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -31,7 +33,7 @@ FETCH_BYTES = 64 * 1024 * 1024  # large fetches: the point is few round trips
 # spends time on each fetch in proportion to the partition's length: 80,000 records took
 # 25 s in 203 fetches with a 20 ms wait, 2.4 s in 10 with 500 ms (and 64 MB fetches).
 FETCH_WAIT_MS = 500
-LOAD_TIMEOUT_S = 300.0  # then Faust's recovery reads what is left, as it would anyway
+LOAD_TIMEOUT_S = 300.0  # before the join; then Faust's recovery reads what is left
 
 
 class BulkLoadedStore(memory.Store):
@@ -61,26 +63,35 @@ class BulkLoadedStore(memory.Store):
             if offset > self.applied.get(tp, -1):
                 self.applied[tp] = offset
 
+    async def preload(self) -> None:
+        """Read the whole changelog (what is there) before the worker joins its group.
+
+        Called before the Faust app starts (streams/worker_main.py): a long read inside
+        the rebalance would stop the group heartbeats (aiokafka sends none while the
+        assignment callbacks run) and get the worker evicted.
+        """
+        topic = self.table.changelog_topic.get_topic_name()
+        await self._load(topic, None, LOAD_TIMEOUT_S)
+
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
-        """Read this table's changelog partitions in bulk, from where the store stands.
+        """Read what was written since `preload` or the last rebalance, within half the
+        session timeout (no heartbeats meanwhile); Faust's recovery reads anything left.
 
         Faust calls this before its recovery asks for `persisted_offset`; the partitions
         are those the recovery will read (a global table's are all of them).
         """
         assignor, topic = self.app.assignor, self.table.changelog_topic.get_topic_name()
         tps = assignor.assigned_actives() | assignor.assigned_standbys()
-        tps = {tp for tp in tps if tp.topic == topic}
-        if not tps:
-            return
-        try:
-            await self._load(tps)
-        except Exception as exc:  # what was read stands; Faust's recovery reads the rest
-            log.warning("%s: bulk read stopped (%s)", self.table_name, type(exc).__name__)
+        partitions = {tp.partition for tp in tps if tp.topic == topic}
+        if partitions:
+            await self._load(topic, partitions, self.app.conf.broker_session_timeout / 2)
 
-    async def _load(self, tps: set[TP]) -> None:
-        started, before = time.monotonic(), self.bulk_loaded
+    async def _load(self, topic: str, partitions: set[int] | None, budget_s: float) -> None:
+        """Read `partitions` of `topic` (None: all) from where the store stands to their end
+        offsets, for at most `budget_s`. What was read stands if anything fails."""
+        started, before, unfinished = time.monotonic(), self.bulk_loaded, False
         consumer = AIOKafkaConsumer(
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # offset 0 gone (retention): from the first kept
@@ -89,27 +100,42 @@ class BulkLoadedStore(memory.Store):
             max_partition_fetch_bytes=FETCH_BYTES,
             **self.consumer_options,
         )
-        await consumer.start()
         try:
-            partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            for tp in partitions:
-                consumer.seek(tp, self.applied.get(TP(tp.topic, tp.partition), -1) + 1)
-            deadline = time.monotonic() + LOAD_TIMEOUT_S
-            wanted = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
-            while wanted and time.monotonic() < deadline:
-                fetched = await consumer.getmany(*wanted, timeout_ms=1000, max_records=50_000)
-                for tp, records in fetched.items():
-                    self._apply_records(TP(tp.topic, tp.partition), records)
-                wanted = [tp for tp in wanted if await consumer.position(tp) < ends[tp]]
+            await consumer.start()
+            if partitions is None:
+                await consumer.topics()  # the cluster's metadata, so the next line knows
+                partitions = consumer.partitions_for_topic(topic) or set()
+            unfinished = await self._read(consumer, topic, partitions, started + budget_s)
+        except Exception as exc:  # Faust's recovery reads whatever this did not
+            log.warning("%s: bulk read stopped (%s)", self.table_name, type(exc).__name__)
+            unfinished = True
         finally:
-            await consumer.stop()
+            with contextlib.suppress(Exception):  # a consumer that did not start
+                await consumer.stop()
         log.info(
             "%s: %d changelog records read in bulk in %.1f s%s",
             self.table_name, self.bulk_loaded - before, time.monotonic() - started,
-            "; Faust's recovery reads the rest" if wanted else "",
+            "; Faust's recovery reads the rest" if unfinished else "",
         )  # fmt: skip
+
+    async def _read(
+        self, consumer: AIOKafkaConsumer, topic: str, partitions: set[int], deadline: float
+    ) -> bool:
+        """Fetch until every partition reaches its end offset; True if the deadline came first."""
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return False
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, self.applied.get(TP(topic, tp.partition), -1) + 1)
+        wanted = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+        while wanted and time.monotonic() < deadline:
+            fetched = await consumer.getmany(*wanted, timeout_ms=1000, max_records=50_000)
+            for tp, records in fetched.items():
+                self._apply_records(TP(tp.topic, tp.partition), records)
+            wanted = [tp for tp in wanted if await consumer.position(tp) < ends[tp]]
+        return bool(wanted)
 
     def _apply_records(self, tp: TP, records: list) -> None:
         data, partitions = self.data, self._key_partition

@@ -20,6 +20,17 @@ from streams.storage.writer import StorageWriter
 log = logging.getLogger(__name__)
 
 
+class TablePreload(Service):
+    """Reads the global tables' changelogs in bulk; listed before the app, so it runs first."""
+
+    def __init__(self, worker: Worker, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.worker = worker
+
+    async def on_start(self) -> None:
+        await self.worker.preload_tables()
+
+
 class ApiServer(Service):
     """The aiohttp API as a mode service, started and stopped with the worker."""
 
@@ -49,7 +60,10 @@ def run_worker(settings: Settings) -> int:
     api = ApiServer(web_app, settings.api_host, settings.api_port)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
-    faust_worker = FaustWorker(worker.app, api, delivery, dump, loglevel="INFO", quiet=True)
+    preload = TablePreload(worker)  # the worker's services start in order, the app last
+    faust_worker = FaustWorker(
+        worker.app, preload, api, delivery, dump, loglevel="INFO", quiet=True
+    )
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as exc:
