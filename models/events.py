@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -107,6 +108,8 @@ class Lab(_Event):
     @model_validator(mode="after")
     def _convert_to_canonical_unit(self) -> Lab:
         value, unit = to_canonical(self.analyte.value, self.value, self.unit)
+        if not math.isfinite(value):  # e.g. 1e308 mg/dL of CRP is infinite in mg/L
+            raise ValueError(f"value: {self.value} {self.unit} is out of range in {unit}")
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "unit", unit)
         return self

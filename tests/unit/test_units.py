@@ -27,6 +27,12 @@ def test_crp_in_mg_per_dl_is_multiplied_by_ten() -> None:
     assert unit == "mg/L"
 
 
+def test_a_value_that_overflows_when_converted_is_rejected_with_a_reason() -> None:
+    with pytest.raises(InvalidEvent) as raised:
+        decode_event(json.dumps(lab("CRP", 1e308, at(1), unit="mg/dL")))
+    assert raised.value.reasons == ["value: 1e+308 mg/dL is out of range in mg/L"]
+
+
 @pytest.mark.parametrize("unit", ["umol/L", "µmol/L"])
 def test_creatinine_in_micromoles_is_divided_by_88_42(unit: str) -> None:
     value, canonical_unit = canonical("CREATININE", 88.42, unit)
