@@ -26,7 +26,7 @@ from models.dlt import boundary_report
 from models.events import AdverseEvent
 from models.patient import PatientRecord
 from streams import faust_patches
-from streams.changelog_store import use_bulk_loaded_store
+from streams.changelog_store import BulkLoadedStore, use_bulk_loaded_store
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings, uses_embedded_broker
 from streams.kafka_security import aiokafka_options
@@ -105,6 +105,7 @@ class Worker:
         self.inputs = self.app.topic(*self.type_by_topic, **raw)
         self.alerts_topic = self.app.topic(settings.alerts_topic, **raw)
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
+        self._bulk_stores: list[BulkLoadedStore] = []  # see `preload_tables`
         self.patient_to_record = self._global_table("patient_to_record", bytes)  # record_codec
         self.alert_id_to_alert = self._global_table("alert_id_to_alert", None)  # JSON dicts
         self.store = TableRecords(self.patient_to_record)
@@ -135,13 +136,14 @@ class Worker:
             partitions=self.settings.topic_partitions,
             recovery_buffer_size=1,
         )
-        use_bulk_loaded_store(table, aiokafka_options(self.settings))  # a fast restart
+        store = use_bulk_loaded_store(table, aiokafka_options(self.settings))  # fast restart
+        self._bulk_stores.append(store)
         return table
 
     async def preload_tables(self) -> None:
         """Read the global tables' changelogs in bulk; before the app starts (a fast restart)."""
-        for table in (self.patient_to_record, self.alert_id_to_alert):
-            await table.data.preload()
+        for store in self._bulk_stores:
+            await store.preload()
 
     async def _on_partitions_revoked(self, sender: object, revoked: set, **kwargs: object) -> None:
         self.store.forget_owned()

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class TablePreload(Service):
-    """Reads the global tables' changelogs in bulk; listed before the app, so it runs first."""
+    """Reads the global tables' changelogs in bulk; a service, so it runs before the app."""
 
     def __init__(self, worker: Worker, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -60,9 +60,11 @@ def run_worker(settings: Settings) -> int:
     api = ApiServer(web_app, settings.api_host, settings.api_port)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
-    preload = TablePreload(worker)  # the worker's services start in order, the app last
+    # The services start in this order and the app after them: the API answers (/healthz
+    # 503, /metrics) while the tables' changelogs are read in bulk, before the group join.
+    preload = TablePreload(worker)
     faust_worker = FaustWorker(
-        worker.app, preload, api, delivery, dump, loglevel="INFO", quiet=True
+        worker.app, api, preload, delivery, dump, loglevel="INFO", quiet=True
     )
     try:
         faust_worker.execute_from_commandline()
