@@ -9,7 +9,6 @@ same `alert_id` rather than losing the alert.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -32,6 +31,7 @@ from streams.faust_settings import faust_settings, uses_embedded_broker
 from streams.kafka_security import aiokafka_options
 from streams.metrics import Metrics
 from streams.pipeline import Handled, Pipeline, record_key
+from streams.sends import Outgoing, outgoing, send_all
 from streams.settings import Settings
 from streams.storage.items import (
     AdverseEventReport,
@@ -40,7 +40,7 @@ from streams.storage.items import (
     StorageItem,
 )
 from streams.storage.writer import StorageWriter
-from streams.tables import TableRecords, write
+from streams.tables import TableRecords, table_write
 
 GAUGE_PAUSE_FACTOR = 4  # pause after a trial-gauge refresh, in multiples of its duration
 
@@ -98,13 +98,11 @@ class Worker:
         self.metrics.start_at_zero(settings.input_topics)
         # The app id names the consumer group and the table changelogs: one per topic prefix,
         # so deployments (and test runs) with different prefixes never share state.
-        embedded = uses_embedded_broker(settings)
+        embedded = self.embedded = uses_embedded_broker(settings)
         self.app = faust.App(settings.topic_prefix, **faust_settings(settings, embedded))
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(*self.type_by_topic, **raw)
-        self.alerts_topic = self.app.topic(settings.alerts_topic, **raw)
-        self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
         self._bulk_stores: list[BulkLoadedStore] = []  # see `preload_tables`
         self.patient_to_record = self._global_table("patient_to_record", bytes)  # record_codec
         self.alert_id_to_alert = self._global_table("alert_id_to_alert", None)  # JSON dicts
@@ -177,27 +175,30 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
-        alerts_written = await self._publish(batch)
+        alert_writes = await self._publish(batch)
         await self._store(batch)
         # The events are acknowledged when this returns, and committed soon after: their
-        # changelog records must be on the broker by then (streams.tables.write).
-        await asyncio.gather(*alerts_written, *self.store.commit(batch.touched))
+        # changelog records must be on the broker by then (streams.tables.table_write).
+        await send_all(alert_writes + self.store.commit(batch.touched), self.embedded)
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 
-    async def _publish(self, batch: Batch) -> list[asyncio.Future]:
-        """Send and await the dead letters and alerts; the alert table's changelog sends."""
-        sends = [await self._dead_letter(message, reasons) for message, reasons in batch.invalid]
-        for alert, _ in batch.raised:
-            sends.append(await self.alerts_topic.send(key=_key(alert), value=_value(alert)))
-        await asyncio.gather(*sends)
-        written = []
+    async def _publish(self, batch: Batch) -> list[Outgoing]:
+        """Send the dead letters and alerts and wait for the broker; the alert table's writes.
+
+        Each goes to the partition of the message that caused it: every topic has the same
+        partitions, and the inputs are keyed by patient, so a patient's alerts stay in order.
+        """
+        records = [self._dead_letter(message, reasons) for message, reasons in batch.invalid]
+        records += [self._alert(alert, message.partition) for alert, message in batch.raised]
+        await send_all(records, self.embedded)
+        writes = []
         for alert, message in batch.raised:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
-            value = alert.model_dump()
-            written.append(write(self.alert_id_to_alert, alert.alert_id, value, message.partition))
-        return written
+            value, partition = alert.model_dump(), message.partition
+            writes.append(table_write(self.alert_id_to_alert, alert.alert_id, value, partition))
+        return writes
 
     async def _store(self, batch: Batch) -> None:
         if self.writer is None:
@@ -206,12 +207,15 @@ class Worker:
             await self.writer.put(item)
         await self.writer.flush()
 
-    async def _dead_letter(self, message: faust.types.Message, reasons: list[str]):
+    def _alert(self, alert: AlertRaised, partition: int) -> Outgoing:
+        topic = self.settings.alerts_topic
+        return outgoing(self.app.producer, topic, partition, _key(alert), _value(alert))
+
+    def _dead_letter(self, message: faust.types.Message, reasons: list[str]) -> Outgoing:
         headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
         self.metrics.dead_letters.labels(message.topic).inc()
-        return await self.dead_letter_topic.send(
-            key=message.key, value=message.value, headers=headers
-        )
+        topic, partition = self.settings.dead_letter_topic, message.partition
+        return outgoing(self.app.producer, topic, partition, message.key, message.value, headers)
 
     async def _refresh_gauges(self) -> None:
         """The consumer gauges on every tick; the trial gauges and the trial monitor's

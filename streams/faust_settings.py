@@ -31,6 +31,9 @@ def faust_settings(settings: Settings, embedded: bool) -> dict:
         "producer_acks": -1,
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
+        # A batch's changelog records (~1.7 KB each) in a few produce requests; Faust's
+        # default is 16 KB. Below the 1 MB a Kafka broker accepts by default.
+        "producer_max_batch_size": 512 * 1024,
     }
     credentials = faust_credentials(settings)
     if credentials is not None:
@@ -47,12 +50,11 @@ def embedded_broker_workarounds() -> dict:
     - Tansu answers ListOffsets(latest) with the first offset of the last batch plus one
       when that batch holds several records, so a table restored from its changelog stops
       short (measured: 4957 of 5000 keys) and a rebalance can crash a worker with
-      "persisted offset higher than highwater". aiokafka always accepts the first record
-      of a batch, so a batch size of 1 byte means one record per batch and a right
-      "latest" (5000/5000 and 20000/20000 keys recovered). Cost: one round trip per
-      changelog record, alert and dead letter. (Tried 2026-11-29: batches with each
-      changelog partition's last record sent alone; alerts then went missing from the
-      alerts topic after SIGKILLs in one of four runs, so every record stays alone.)
+      "persisted offset higher than highwater". The worker sends each partition's last
+      record of a batch alone (`streams.sends.send_all`). Faust's consistency check is off:
+      a crash between a batch's two sends leaves a several-record batch last, and the check
+      would stop another worker over a "latest" that is wrong, not over lost data (the
+      records in that batch belong to events not yet acknowledged, processed again).
     - A group join waits half the session timeout, and a restarted worker waits out its
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
 
@@ -62,7 +64,7 @@ def embedded_broker_workarounds() -> dict:
     one's partitions skip or repeat records in 3 of 9 runs (docs/BENCHMARKS.md).
     """
     return {
-        "producer_max_batch_size": 1,
+        "recovery_consistency_check": False,
         "broker_session_timeout": 4.0,
         "broker_heartbeat_interval": 0.5,
         "broker_rebalance_timeout": 4.0,

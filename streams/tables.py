@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -11,22 +10,33 @@ import faust
 from models.patient import PatientRecord
 from models.record_codec import decode_record, encode_record
 from streams.pipeline import trial_of_key
+from streams.sends import Outgoing, outgoing
 
 
-def write(table: faust.Table, key: str, value: Any, partition: int) -> asyncio.Future:
-    """Set a table key and send its changelog record to `partition` explicitly.
+def table_write(table: faust.Table, key: str, value: Any, partition: int) -> Outgoing:
+    """A table key to set, its changelog record sent to `partition` explicitly (with
+    `streams.sends.send_all`, which waits for the broker's acknowledgement).
 
     The partition is that of the input message that changed the key, so the table stays
     co-partitioned with the inputs even when writes happen after a batch of events
-    (Faust's own `table[key] = value` needs the current event for that).
+    (Faust's own `table[key] = value` needs the current event for that). The key and value
+    are serialized as Faust's `send_changelog` would; what that also does on an
+    acknowledgement (`set_persisted_offset`) does nothing in a memory store.
 
-    Returns the send's future: await it before the input events are acknowledged. Faust
-    commits acknowledged offsets after `producer.flush()`, but that flush gives up on its
-    buffer after 0.1 s without a send, so without the wait a commit can overtake the
-    changelog record and a crash then loses the update (seen with the embedded broker).
+    Wait for the acknowledgement before the input events are acknowledged: Faust commits
+    acknowledged offsets after `producer.flush()`, but that flush gives up on its buffer
+    after 0.1 s without a send, so a commit could overtake the changelog record and a crash
+    then loses the update (seen with the embedded broker).
     """
-    table.data[key] = value
-    return table.send_changelog(partition, key, value)
+    topic = table.changelog_topic
+    key_bytes, _ = topic.prepare_key(key, table.key_serializer)
+    value_bytes, _ = topic.prepare_value(value, table.value_serializer)
+
+    def set_key() -> None:
+        table.data[key] = value
+
+    name = topic.get_topic_name()
+    return outgoing(table.app.producer, name, partition, key_bytes, value_bytes, before=set_key)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
@@ -94,15 +104,15 @@ class TableRecords(MutableMapping[str, PatientRecord]):
     def __len__(self) -> int:
         return len(self.table.data)
 
-    def commit(self, partitions: dict[str, int]) -> list[asyncio.Future]:
-        """Write each pending record to the table, its changelog on the given partition;
-        the changelog sends' futures, to await before the events are acknowledged."""
-        sends = []
+    def commit(self, partitions: dict[str, int]) -> list[Outgoing]:
+        """The pending records as table writes, each changelog record to the given
+        partition (send them before the events are acknowledged)."""
+        writes = []
         for key, partition in partitions.items():
             record = self.pending.pop(key)
-            sends.append(write(self.table, key, encode_record(record), partition))
+            writes.append(table_write(self.table, key, encode_record(record), partition))
             self.owned[key] = record
-        return sends
+        return writes
 
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
         """Every stored record, optionally of one trial."""

@@ -33,11 +33,11 @@ class Changelog:
     """Stands in for a table's changelog topic: records each send, acks on demand."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[int, str, object, asyncio.Future]] = []
+        self.sent: list[tuple[int, str, bytes, asyncio.Future]] = []
 
-    def send(self, partition: int, key: str, value: object) -> asyncio.Future:
+    def send(self, partition: int, key: bytes, value: bytes) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
-        self.sent.append((partition, key, value, future))
+        self.sent.append((partition, json.loads(key), value, future))
         return future
 
     def ack_all(self) -> None:
@@ -46,21 +46,36 @@ class Changelog:
                 future.set_result(None)
 
 
-async def _sent(*args, **kwargs) -> asyncio.Future:
-    future = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
+class Producer:
+    """Stands in for the send of Faust's producer: the tables' changelog records go to their
+    `Changelog`, every other record (alerts, dead letters) is acknowledged at once."""
+
+    def __init__(self, changelogs: dict[str, Changelog]) -> None:
+        self.changelogs = changelogs
+        self.sent: list[tuple[str, int, bytes | None, bytes]] = []
+
+    async def send(self, topic, key, value, partition, timestamp, headers) -> asyncio.Future:
+        if topic in self.changelogs:
+            return self.changelogs[topic].send(partition, key, value)
+        self.sent.append((topic, partition, key, value))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
 
 
 def worker_with_doubles(data_dir: Path) -> tuple[Worker, Changelog, Changelog]:
     """A worker whose producer is the test: alerts and dead letters are acknowledged at
     once, the two tables' changelog records when the test says."""
     worker = Worker(Settings(embedded_broker=False, data_dir=str(data_dir)))
-    worker.alerts_topic.send = _sent
-    worker.dead_letter_topic.send = _sent
     records, alerts = Changelog(), Changelog()
-    worker.patient_to_record.send_changelog = records.send
-    worker.alert_id_to_alert.send_changelog = alerts.send
+    name = {
+        t: t.changelog_topic.get_topic_name()
+        for t in (worker.patient_to_record, worker.alert_id_to_alert)
+    }
+    producer = Producer(
+        {name[worker.patient_to_record]: records, name[worker.alert_id_to_alert]: alerts}
+    )
+    worker.app.producer.send = producer.send
     return worker, records, alerts
 
 
