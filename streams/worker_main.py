@@ -16,6 +16,7 @@ from streams.settings import Settings
 from streams.storage.engine import make_engine
 from streams.storage.migrate import upgrade
 from streams.storage.writer import StorageWriter
+from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class ApiServer(Service):
 
 def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
+    ensure_topics(settings)  # alerts and dead letters go to their cause's partition
     upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
     writer = StorageWriter.connect(settings.database_url)
     engine = make_engine(settings.database_url)  # acknowledgements and alert delivery

@@ -1,0 +1,58 @@
+"""The worker's topics exist at start-up, and the alerts and dead-letter topics can take
+every alert and dead letter on the partition of its cause."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from streams.broker import EmbeddedBroker
+from streams.settings import Settings
+from streams.topics import TopicLayoutError, all_topics, ensure_topics
+from tests.integration.conftest import CreateTopics
+
+pytestmark = pytest.mark.integration
+
+
+def settings_for(broker: EmbeddedBroker) -> Settings:
+    return Settings(
+        kafka_bootstrap=broker.bootstrap,
+        topic_prefix=f"topics-{uuid.uuid4().hex[:8]}",
+        topic_partitions=4,
+    )
+
+
+def partition_counts(broker: EmbeddedBroker, names: list[str]) -> dict[str, int]:
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+    finally:
+        admin.close()
+
+
+def test_missing_topics_are_created_with_the_configured_partitions(broker: EmbeddedBroker):
+    settings = settings_for(broker)
+    ensure_topics(settings)
+    ensure_topics(settings)  # idempotent
+    names = all_topics(settings)
+    assert partition_counts(broker, names) == {name: 4 for name in names}
+
+
+def test_an_alerts_topic_narrower_than_the_inputs_stops_the_start_with_the_fix(
+    broker: EmbeddedBroker, make_topics: CreateTopics
+):
+    settings = settings_for(broker)
+    make_topics(settings.alerts_topic, partitions=1)
+    with pytest.raises(TopicLayoutError, match=f"topic {settings.alerts_topic} has 1 partitions"):
+        ensure_topics(settings)
+
+
+def test_a_dead_letter_topic_as_wide_as_the_inputs_passes(
+    broker: EmbeddedBroker, make_topics: CreateTopics
+):
+    settings = settings_for(broker)
+    make_topics(settings.dead_letter_topic, partitions=6)  # wider is fine
+    ensure_topics(settings)
+    assert partition_counts(broker, [settings.dead_letter_topic]) == {settings.dead_letter_topic: 6}
