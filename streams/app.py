@@ -53,6 +53,20 @@ def _value(alert: AlertRaised) -> bytes:
     return alert.model_dump_json().encode()
 
 
+def withhold_acks(events: Iterable[faust.EventT]) -> None:
+    """Keep the events of a batch that did not finish from being committed.
+
+    Faust's `take_events` acknowledges a batch's events in a `finally` when its generator
+    is closed, also after the agent raised or was cancelled mid-batch (a send that failed,
+    SIGTERM), and the next commit would then pass events whose alerts, rows or records were
+    never written. Marked as acknowledged here, the messages never reach the consumer's
+    acknowledgements: the committed offset stays before them, and they are read again after
+    a restart or a rebalance (the commit of their partition waits until then).
+    """
+    for event in events:
+        event.message.acked = True
+
+
 @dataclass
 class Batch:
     """What one batch of input messages did, gathered before anything is published."""
@@ -150,7 +164,11 @@ class Worker:
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
         batches = stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s)
         async for events in batches:
-            await self._process_batch(events)
+            try:
+                await self._process_batch(events)
+            except BaseException:
+                withhold_acks(events)
+                raise
 
     async def _process_batch(self, events: list[faust.EventT]) -> None:
         """Apply a batch, then publish, store and commit in the order that loses nothing.
@@ -178,8 +196,11 @@ class Worker:
         alert_writes = await self._publish(batch)
         await self._store(batch)
         # The events are acknowledged when this returns, and committed soon after: their
-        # changelog records must be on the broker by then (streams.tables.table_write).
-        await send_all(alert_writes + self.store.commit(batch.touched), self.embedded)
+        # changelog records must be on the broker by then (streams.tables.table_write). The
+        # alert table's entries first: a patient record that claims an alert is never on the
+        # broker without the alert's entry (a crash between would skip it for good).
+        await send_all(alert_writes, self.embedded)
+        await send_all(self.store.commit(batch.touched), self.embedded)
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 

@@ -13,10 +13,12 @@ stops short. Sending every record alone (a producer batch size of one byte) kept
 right at one broker round trip per record, which capped the worker on the event-to-alert
 stream (docs/BENCHMARKS.md). Here the records of a batch go out in normal produce batches,
 and each partition's last record follows alone once the others are acknowledged: two
-round trips per batch. Only the agent of this worker sends to these partitions, one batch
-at a time, so nothing can join a last record's produce batch. A crash between the two
-leaves a several-record batch last; its records belong to events not yet acknowledged,
-which are processed and sent again.
+round trips per batch. Within a worker only its agent sends to these partitions, one batch
+at a time, so nothing of its own joins a last record's produce batch. Not guaranteed: a
+crash between the two sends leaves a several-record batch last (its records belong to
+events not yet acknowledged, processed and sent again), and so can a worker that lost its
+partitions while still sending. The global tables read on past a wrong "latest" after
+recovery, so either costs a table a short delay, not data.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from tests.unit.builders import at, crs, infusion
 from tests.unit.worker_doubles import events_of, settle, worker_with_doubles
 
 
-def test_a_batch_waits_for_its_record_and_alert_changelog_records(tmp_path: Path):
+def test_a_batch_waits_for_its_alert_entry_then_its_record(tmp_path: Path):
     async def scenario() -> None:
         worker, records, alerts = worker_with_doubles(tmp_path)
         batch = events_of(worker, infusion(at(0)), crs(3, at(2)))
@@ -24,14 +24,15 @@ def test_a_batch_waits_for_its_record_and_alert_changelog_records(tmp_path: Path
         task = asyncio.ensure_future(worker._process_batch(batch))
         await settle()
 
-        # one record, on the partition of the input
-        assert [(p, k) for p, k, *_ in records.sent] == [(3, record_key("T1", "P1"))]
+        # the alert's table entry first, on the partition of the input; the record waits
+        # (a record on the broker without its alert's entry would skip the entry for good)
         assert [(p, k) for p, k, *_ in alerts.sent] == [(3, "T1:P1:crs_grade:3")]
-        assert not task.done()  # neither is on the broker yet
-        records.ack_all()
-        await settle()
-        assert not task.done()  # the alert's is not
+        assert records.sent == []
         alerts.ack_all()
+        await settle()
+        assert [(p, k) for p, k, *_ in records.sent] == [(3, record_key("T1", "P1"))]
+        assert not task.done()  # the record is not on the broker yet
+        records.ack_all()
         await asyncio.wait_for(task, timeout=1)
 
     asyncio.run(scenario())

@@ -34,10 +34,13 @@ class Changelog:
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, str, bytes, asyncio.Future]] = []
+        self.acks_at_once = False
 
     def send(self, partition: int, key: bytes, value: bytes) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.sent.append((partition, json.loads(key), value, future))
+        if self.acks_at_once:
+            future.set_result(None)
         return future
 
     def ack_all(self) -> None:

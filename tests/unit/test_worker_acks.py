@@ -1,0 +1,84 @@
+"""A batch that does not finish is never acknowledged, so its events are read again.
+
+Faust's `Stream.take_events` acknowledges a batch's events in a `finally` when its
+generator closes, also when the agent raised inside the batch (faust/streams.py,
+`take_events`: `yield list(events)` ... `finally: for event in events: await
+self.ack(event)`). `Batches` below does the same with Faust's own `ConsumerMessage`, whose
+final acknowledgement reaches the consumer; the consumer records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from faust.types.tuples import ConsumerMessage
+
+from tests.unit.builders import at, crs, infusion
+from tests.unit.worker_doubles import Event, events_of, worker_with_doubles
+
+
+class Consumer:
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    def ack(self, message: ConsumerMessage) -> bool:
+        self.acked.append(message.offset)
+        return True
+
+
+class Batches:
+    """A stream whose `take_events` yields one batch and acknowledges it as Faust does."""
+
+    def __init__(self, events: list[Event], consumer: Consumer) -> None:
+        self.events, self.consumer = events, consumer
+
+    async def take_events(self, max_: int, within: float):
+        try:
+            yield self.events
+        finally:
+            for event in self.events:
+                event.message.ack(self.consumer)
+
+
+def consumer_events(events: list[Event]) -> list[Event]:
+    """The same events carried by Faust's `ConsumerMessage`."""
+    return [
+        Event(
+            e.value,
+            ConsumerMessage(m.topic, m.partition, m.offset, 0.0, 0, None, m.key, e.value, None),
+        )
+        for e in events
+        for m in [e.message]
+    ]
+
+
+def run(worker, events: list[Event], consumer: Consumer) -> None:
+    asyncio.run(worker._process_patient_events(Batches(consumer_events(events), consumer)))
+
+
+def test_a_finished_batch_is_acknowledged(tmp_path: Path):
+    worker, records, alerts = worker_with_doubles(tmp_path)
+    records.acks_at_once = alerts.acks_at_once = True
+    consumer = Consumer()
+    run(worker, events_of(worker, infusion(at(0)), crs(3, at(2))), consumer)
+    assert consumer.acked == [0, 1]
+
+
+def test_a_batch_whose_alert_could_not_be_sent_is_not_acknowledged(tmp_path: Path):
+    worker, records, alerts = worker_with_doubles(tmp_path)
+    records.acks_at_once = alerts.acks_at_once = True
+    sent = worker.app.producer.send
+
+    async def refuse_alerts(topic, *args):
+        if topic == worker.settings.alerts_topic:
+            raise ConnectionError("broker gone")
+        return await sent(topic, *args)
+
+    worker.app.producer.send = refuse_alerts
+    consumer = Consumer()
+    with pytest.raises(ConnectionError):
+        run(worker, events_of(worker, infusion(at(0)), crs(3, at(2))), consumer)
+    assert consumer.acked == []  # read again after a restart or a rebalance
+    assert records.sent == []  # and nothing claims them in the table
