@@ -44,26 +44,42 @@ def create_topics(settings: Settings, replication: int = 1) -> None:
         admin.close()
 
 
-def ensure_topics(settings: Settings) -> None:
-    """Create the topics that are missing, then check that the alerts and dead-letter topics
-    have at least as many partitions as every input topic.
+def ensure_topics(settings: Settings, create: bool) -> None:
+    """Check, at a worker's start, that the alerts and dead-letter topics exist with at least
+    as many partitions as every input topic; with `create` (the embedded broker), create the
+    missing topics first.
 
     The worker sends each alert and dead letter to the partition of the message that caused
     it (README, "Partitioning"); with fewer partitions the send would fail on the first such
-    message instead of here, at start-up, with the fix in the message.
+    message instead of here, with the fix in the message. On a production cluster the topics
+    are created by deploy/kafka/create-topics.sh, with the replication and retention a safety
+    record needs, so a worker never creates them there.
     """
-    create_topics(settings)
-    admin = _admin(settings)
-    try:
-        described = admin.describe_topics(all_topics(settings))
-    finally:
-        admin.close()
-    counts = {t["name"]: len(t["partitions"]) for t in described}
+    if create:
+        create_topics(settings)
+    counts = partition_counts(settings)
     widest = max(settings.input_topics, key=lambda name: counts.get(name, 0))
     for name in (settings.alerts_topic, settings.dead_letter_topic):
-        if counts.get(name, 0) < counts.get(widest, 0):
+        if name not in counts:
             raise TopicLayoutError(
-                f"topic {name} has {counts.get(name, 0)} partitions, fewer than {widest} "
+                f"topic {name} does not exist: create the topics first "
+                "(deploy/kafka/create-topics.sh)"
+            )
+        if counts[name] < counts.get(widest, 0):
+            raise TopicLayoutError(
+                f"topic {name} has {counts[name]} partitions, fewer than {widest} "
                 f"({counts[widest]}): every cartwatch topic needs the same partition count "
                 "(deploy/kafka/create-topics.sh, CARTWATCH_TOPIC_PARTITIONS)"
             )
+
+
+def partition_counts(settings: Settings) -> dict[str, int]:
+    """Partitions of each of cartwatch's topics that exists (no entry for a missing one)."""
+    admin = _admin(settings)
+    try:
+        existing = set(admin.list_topics()) & set(all_topics(settings))
+        described = admin.describe_topics(sorted(existing)) if existing else []
+    finally:
+        admin.close()
+    # kafka-python 3 names the topic "name", 2.0 "topic"
+    return {t.get("name") or t["topic"]: len(t["partitions"]) for t in described}

@@ -12,6 +12,7 @@ from streams.api import build_api
 from streams.app import Worker
 from streams.delivery import AlertDispatcher, DeliveryService
 from streams.diagnostics import DumpOnSignal
+from streams.faust_settings import uses_embedded_broker
 from streams.settings import Settings
 from streams.storage.engine import make_engine
 from streams.storage.migrate import upgrade
@@ -53,7 +54,9 @@ class ApiServer(Service):
 
 def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
-    ensure_topics(settings)  # alerts and dead letters go to their cause's partition
+    # Alerts and dead letters go to their cause's partition; only the embedded broker gets
+    # its topics from the worker (production: deploy/kafka/create-topics.sh).
+    ensure_topics(settings, create=uses_embedded_broker(settings))
     upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
     writer = StorageWriter.connect(settings.database_url)
     engine = make_engine(settings.database_url)  # acknowledgements and alert delivery

@@ -34,8 +34,8 @@ def partition_counts(broker: EmbeddedBroker, names: list[str]) -> dict[str, int]
 
 def test_missing_topics_are_created_with_the_configured_partitions(broker: EmbeddedBroker):
     settings = settings_for(broker)
-    ensure_topics(settings)
-    ensure_topics(settings)  # idempotent
+    ensure_topics(settings, create=True)
+    ensure_topics(settings, create=True)  # idempotent
     names = all_topics(settings)
     assert partition_counts(broker, names) == {name: 4 for name in names}
 
@@ -46,7 +46,7 @@ def test_an_alerts_topic_narrower_than_the_inputs_stops_the_start_with_the_fix(
     settings = settings_for(broker)
     make_topics(settings.alerts_topic, partitions=1)
     with pytest.raises(TopicLayoutError, match=f"topic {settings.alerts_topic} has 1 partitions"):
-        ensure_topics(settings)
+        ensure_topics(settings, create=True)
 
 
 def test_a_dead_letter_topic_as_wide_as_the_inputs_passes(
@@ -54,5 +54,16 @@ def test_a_dead_letter_topic_as_wide_as_the_inputs_passes(
 ):
     settings = settings_for(broker)
     make_topics(settings.dead_letter_topic, partitions=6)  # wider is fine
-    ensure_topics(settings)
+    ensure_topics(settings, create=True)
     assert partition_counts(broker, [settings.dead_letter_topic]) == {settings.dead_letter_topic: 6}
+
+
+def test_a_worker_on_a_production_cluster_never_creates_a_missing_topic(broker: EmbeddedBroker):
+    settings = settings_for(broker)
+    with pytest.raises(TopicLayoutError, match=f"topic {settings.alerts_topic} does not exist"):
+        ensure_topics(settings, create=False)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        assert not set(admin.list_topics()) & set(all_topics(settings))
+    finally:
+        admin.close()
