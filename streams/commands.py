@@ -67,9 +67,14 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the stream processors and the HTTP API until SIGTERM or Ctrl-C."""
+    from streams.topics import TopicLayoutError
     from streams.worker_main import run_worker
 
-    return run_worker(settings)
+    try:
+        return run_worker(settings)
+    except TopicLayoutError as exc:  # a set-up error: the message says what to fix
+        print(f"cartwatch worker: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:

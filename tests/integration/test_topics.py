@@ -3,7 +3,11 @@ every alert and dead letter on the partition of its cause."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from kafka.admin import KafkaAdminClient
@@ -67,3 +71,24 @@ def test_a_worker_on_a_production_cluster_never_creates_a_missing_topic(broker: 
         assert not set(admin.list_topics()) & set(all_topics(settings))
     finally:
         admin.close()
+
+
+def test_the_worker_command_stops_with_the_fix_and_exit_code_2(
+    broker: EmbeddedBroker, make_topics: CreateTopics, tmp_path: Path
+):
+    settings = settings_for(broker)
+    make_topics(settings.dead_letter_topic, partitions=2)
+    env = os.environ | {
+        "CARTWATCH_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "CARTWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "CARTWATCH_TOPIC_PARTITIONS": "4",
+        "CARTWATCH_EMBEDDED_BROKER": "true",
+        "CARTWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'cartwatch.db'}",
+        "CARTWATCH_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"topic {settings.dead_letter_topic} has 2 partitions" in done.stderr
