@@ -43,6 +43,9 @@ from streams.storage.writer import StorageWriter
 from streams.tables import TableRecords, table_write
 
 GAUGE_PAUSE_FACTOR = 4  # pause after a trial-gauge refresh, in multiples of its duration
+# Records decoded between two turns of the event loop when the whole table is first read
+# (~0.1-0.3 ms each here: the API and /metrics answer within ~0.15 s meanwhile).
+RECORDS_PER_TURN = 500
 
 
 def _key(alert: AlertRaised) -> bytes | None:
@@ -182,6 +185,7 @@ class Worker:
             # After a start or a rebalance the tables are recovered before any event comes:
             # a monitor that saw only the patients of new events would judge the boundary
             # on part of the trial (a false crossing, seen after a SIGKILL).
+            await self.store.decode_all(RECORDS_PER_TURN)
             self._reload_trial_monitor()
             self._monitor_loaded = True
         batch = Batch()
@@ -251,6 +255,10 @@ class Worker:
         started = self._clock()
         if started < self._next_trial_refresh:
             return
+        # Decoded first, giving the loop turns (100,000 records after a restart held it for
+        # longer than a 10 s scrape); then listed and used in one step, so a batch cannot
+        # change records between the listing and the trial monitor's reload.
+        await self.store.decode_all(RECORDS_PER_TURN)
         self._refresh_trials()
         self._next_trial_refresh = started + (self._clock() - started) * (1 + GAUGE_PAUSE_FACTOR)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -113,6 +114,16 @@ class TableRecords(MutableMapping[str, PatientRecord]):
             writes.append(table_write(self.table, key, encode_record(record), partition))
             self.owned[key] = record
         return writes
+
+    async def decode_all(self, per_turn: int) -> None:
+        """Decode every stored record into the cache, giving the event loop a turn every
+        `per_turn` records: `all` then reads them without decoding (those that change
+        meanwhile excepted)."""
+        for n, (key, data) in enumerate(list(self.table.data.items()), start=1):
+            if key not in self.owned:
+                self._parse(key, data)
+            if n % per_turn == 0:
+                await asyncio.sleep(0)
 
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
         """Every stored record, optionally of one trial."""

@@ -7,7 +7,10 @@ import asyncio
 import itertools
 from pathlib import Path
 
+from models.patient import PatientRecord
+from models.record_codec import encode_record
 from streams.app import GAUGE_PAUSE_FACTOR, Worker
+from streams.pipeline import record_key
 from streams.settings import Settings
 from tests.unit.builders import at, crs, infusion
 from tests.unit.worker_doubles import events_of, worker_with_doubles
@@ -85,3 +88,25 @@ def test_the_trial_gauges_show_the_stored_records(tmp_path: Path):
     observed = {"trial_id": "T1", "kind": "observed"}
     assert sample("cartwatch_toxicity_boundary_patients", observed) == 3
     assert set(worker.monitor.courses["T1"]) == set(patients)
+
+
+def test_the_first_read_of_every_record_gives_the_event_loop_turns(tmp_path: Path):
+    """After a restart every record is still bytes; decoding 100,000 of them in one step held
+    the loop (and /metrics) for longer than a scrape."""
+    worker = Worker(Settings(embedded_broker=False, data_dir=str(tmp_path)))
+    for n in range(1200):
+        record = PatientRecord("T1", f"P{n:04d}")
+        worker.patient_to_record.data[record_key("T1", record.patient_id)] = encode_record(record)
+    turns: list[int] = []
+
+    async def run() -> None:
+        decoding = asyncio.ensure_future(worker.store.decode_all(per_turn=500))
+        while not decoding.done():
+            turns.append(len(worker.store._parsed))
+            await asyncio.sleep(0)
+
+    asyncio.run(run())
+    assert turns[0] == 0 and 500 in turns and 1000 in turns  # a turn after each 500
+    assert len(worker.store._parsed) == 1200
+    listed = {r.patient_id: r for r in worker.store.all()}
+    assert all(listed[r.patient_id] is r for _, r in worker.store._parsed.values())  # no decode
