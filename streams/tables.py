@@ -119,9 +119,7 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         """Decode every stored record into the cache, giving the event loop a turn every
         `per_turn` records: `all` then reads them without decoding (those that change
         meanwhile excepted)."""
-        for n, (key, data) in enumerate(list(self.table.data.items()), start=1):
-            if key not in self.owned:
-                self._parse(key, data)
+        for n, _ in enumerate(self.all(), start=1):
             if n % per_turn == 0:
                 await asyncio.sleep(0)
 
