@@ -100,9 +100,16 @@ def _months(days: float | None) -> float | None:
 def cohort_reports(records: Iterable[PatientRecord], as_of: float | None) -> list[dict]:
     """One trial report per trial seen in `records`, sorted by trial_id."""
     by_trial: dict[str, list[PatientOutcome]] = {}
+    add_outcomes(by_trial, records, as_of)
+    return [trial_report(trial, by_trial[trial]) for trial in sorted(by_trial)]
+
+
+def add_outcomes(
+    by_trial: dict[str, list[PatientOutcome]], records: Iterable[PatientRecord], as_of: float | None
+) -> None:
+    """Add the records' outcomes to their trials' lists (a trial seen gets a list, even empty)."""
     for record in records:
         outcomes = by_trial.setdefault(record.trial_id, [])
         outcome = derive_outcome(record, as_of)
         if outcome is not None:
             outcomes.append(outcome)
-    return [trial_report(trial, by_trial[trial]) for trial in sorted(by_trial)]

@@ -12,7 +12,7 @@ from models.record_codec import encode_record
 from streams.app import GAUGE_PAUSE_FACTOR, Worker
 from streams.pipeline import record_key
 from streams.settings import Settings
-from tests.unit.builders import at, crs, infusion
+from tests.unit.builders import at, crs, decode, infusion
 from tests.unit.worker_doubles import events_of, worker_with_doubles
 
 
@@ -32,7 +32,7 @@ def _worker(data_dir: Path, refresh_takes: float) -> tuple[Worker, Clock, list[f
     worker.is_consuming = lambda: True
     worker.metrics.observe_consumer = lambda lag, consuming: consumer_ticks.append(clock.now)
 
-    def refresh_trials() -> None:
+    async def refresh_trials() -> None:
         trial_refreshes.append(clock.now)
         clock.now += refresh_takes
 
@@ -82,7 +82,7 @@ def test_the_trial_gauges_show_the_stored_records(tmp_path: Path):
         task.result()
 
     asyncio.run(run())
-    worker._refresh_trials()
+    asyncio.run(worker._refresh_trials())
     sample = worker.metrics.registry.get_sample_value
     assert sample("cartwatch_trial_patients_infused", {"trial_id": "T1"}) == 3
     observed = {"trial_id": "T1", "kind": "observed"}
@@ -110,3 +110,29 @@ def test_the_first_read_of_every_record_gives_the_event_loop_turns(tmp_path: Pat
     assert len(worker.store._parsed) == 1200
     listed = {r.patient_id: r for r in worker.store.all()}
     assert all(listed[r.patient_id] is r for _, r in worker.store._parsed.values())  # no decode
+
+
+def test_the_trial_figures_give_the_event_loop_turns_and_count_every_patient(tmp_path: Path):
+    """Computed in one step, the figures of 3,300 patients held every event for ~0.25 s."""
+    worker = Worker(Settings(embedded_broker=False, data_dir=str(tmp_path)))
+    for n in range(1200):
+        record = PatientRecord("T1", f"P{n:04d}")
+        record.apply(decode(infusion(at(0), patient=record.patient_id)))
+        worker.patient_to_record.data[record_key("T1", record.patient_id)] = encode_record(record)
+    reloaded, turns_between = [], []
+    reload = worker._reload_trial_monitor
+    worker._reload_trial_monitor = lambda records=None: reloaded.append(reload(records))
+    sample = worker.metrics.registry.get_sample_value
+    infused = {"trial_id": "T1"}
+
+    async def run() -> None:
+        refresh = asyncio.ensure_future(worker._refresh_trials())
+        while not refresh.done():
+            if reloaded and sample("cartwatch_trial_patients_infused", infused) is None:
+                turns_between.append(1)
+            await asyncio.sleep(0)
+        refresh.result()
+
+    asyncio.run(run())
+    assert len(turns_between) >= 3  # 1,200 outcomes, a turn every 500
+    assert sample("cartwatch_trial_patients_infused", infused) == 1200
