@@ -29,7 +29,7 @@ from models.patient import PatientRecord
 from streams import faust_patches
 from streams.changelog_store import BulkLoadedStore, use_bulk_loaded_store
 from streams.deadletter import dead_letter_headers
-from streams.faust_settings import faust_settings, uses_embedded_broker
+from streams.faust_settings import faust_settings, fetch_wait_ms, uses_embedded_broker
 from streams.kafka_security import aiokafka_options
 from streams.metrics import Metrics
 from streams.pipeline import Handled, Pipeline, record_key
@@ -58,18 +58,22 @@ def _value(alert: AlertRaised) -> bytes:
     return alert.model_dump_json().encode()
 
 
-def withhold_acks(events: Iterable[faust.EventT]) -> None:
-    """Keep the events of a batch that did not finish from being committed.
+def withhold_acks(consumer: faust.types.ConsumerT, events: Iterable[faust.EventT]) -> None:
+    """Keep the events of a batch that did not finish from being committed; read them again.
 
     Faust's `take_events` acknowledges a batch's events in a `finally` when its generator
     is closed, also after the agent raised or was cancelled mid-batch (a send that failed,
     SIGTERM), and the next commit would then pass events whose alerts, rows or records were
     never written. Marked as acknowledged here, the messages never reach the consumer's
-    acknowledgements: the committed offset stays before them, and they are read again after
-    a restart or a rebalance (the commit of their partition waits until then).
+    acknowledgements: the committed offset stays before them, and each partition is handed
+    out again from the batch's first event (`streams.faust_patches.read_again`).
     """
+    first: dict[faust.types.TP, int] = {}
     for event in events:
-        event.message.acked = True
+        message = event.message
+        message.acked = True
+        first[message.tp] = min(first.get(message.tp, message.offset), message.offset)
+    faust_patches.read_again(consumer, first)
 
 
 @dataclass
@@ -111,7 +115,7 @@ class Worker:
         registry: CollectorRegistry | None = None,
         writer: StorageWriter | None = None,
     ) -> None:
-        faust_patches.install()  # see the module: seeks and stale fetched records
+        faust_patches.install()  # see the module: input records in order; the fetch wait
         self.settings = settings
         self.metrics = Metrics(registry or CollectorRegistry())
         self.metrics.start_at_zero(settings.input_topics)
@@ -119,6 +123,9 @@ class Worker:
         # so deployments (and test runs) with different prefixes never share state.
         embedded = self.embedded = uses_embedded_broker(settings)
         self.app = faust.App(settings.topic_prefix, **faust_settings(settings, embedded))
+        fetch_wait = fetch_wait_ms(settings, embedded)
+        if fetch_wait is not None:
+            faust_patches.set_fetch_wait(self.app, fetch_wait)
         self.type_by_topic = settings.input_topics
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(*self.type_by_topic, **raw)
@@ -172,7 +179,7 @@ class Worker:
             try:
                 await self._process_batch(events)
             except BaseException:
-                withhold_acks(events)
+                withhold_acks(self.app.consumer, events)
                 raise
 
     async def _process_batch(self, events: list[faust.EventT]) -> None:

@@ -1,72 +1,129 @@
-"""A fence between Faust's fetcher and its seeks to the committed offsets.
+"""Input records reach the agent in offset order from the committed offset; the fetch wait.
 
-Faust (faust-streaming, the range pinned in pyproject.toml) seeks every input partition
-to its committed offset when a rebalance or a restart completes (`Consumer.perform_seek`),
-while its fetcher may still be handing out records fetched before that seek. Seen here
-after a SIGKILL and restart:
+Faust (faust-streaming, the range pinned in pyproject.toml) hands out whatever its client
+returns, and its client's position moves when records are pulled, not when they are
+handed out. Seen here after a SIGKILL, a takeover or a restart (and far more often with a
+short fetch wait, when a fetch from the advanced position is nearly always buffered):
 
-- a stale record far ahead of the committed offset arrives right after the seek; Faust
-  takes the jump for a gap (compacted or transaction-marker offsets), counts the whole
-  range as acknowledged, and then acknowledges each offset a second time when the seek
-  delivers it for real. The duplicates make its commit advance by one offset per commit
-  interval, and a crash in between would have committed events never processed;
-- or the stale record's read offset overwrites the seek's, and every record re-read
-  below it is dropped as already seen: never processed, never acknowledged, the commit
-  stuck for good (the "stalled" worker of the two-worker and crash tests).
+- records pulled and then dropped by Faust (a rebalance beginning, paused partitions, a
+  seek meanwhile) leave the position ahead; the next record handed out is far above the
+  last, and Faust either counts the range between as acknowledged (a gap: a crash then
+  commits events never processed) or, with no read offset yet, starts there and its
+  commit never passes the range (the "stalled" worker);
+- a seek to the committed offsets that read them before a commit landed set Faust's
+  committed offset back; the records in between were acknowledged a second time, and the
+  duplicates made its commit crawl one offset per interval.
 
-The fence: `perform_seek` counts seeks; the fetch iterator hands out no input record
-after a seek that began since the fetch, and once through it seeks again (so the read
-offsets are the committed ones, whatever a stale record in flight wrote; an input
-partition with nothing committed goes back to its start). The input records it drops
-are read again from the committed offsets: at-least-once, and the stream's `event_id`
-makes the repeats harmless. Table changelog records are handed out as before: the seek
-does not move them, and the tables need every one. Broker-independent: applied on
+So every input record goes through `streams.input_order.InputOrder` before Faust sees it,
+each owned partition starting at its committed offset (its first offset when nothing is
+committed) once Faust has sought there; skipped records are read again by a seek back.
+Faust's committed offset of a partition it keeps never goes back. Table changelog records
+are handed out as before: the tables need every one. Broker-independent: applied on
 Apache Kafka too.
+
+Also here, because Faust has no setting for it: the consumer's fetch wait, which Faust
+fixes at 1,500 ms (`set_fetch_wait`; `Settings.fetch_wait_ms` says why we change it).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
+from weakref import WeakKeyDictionary
 
+import faust
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
+from faust.types import TP
+
+from streams.input_order import InputOrder
+
+log = logging.getLogger(__name__)
 
 _original_getmany = Consumer.getmany
 _original_perform_seek = Consumer.perform_seek
+_original_on_partitions_revoked = Consumer.on_partitions_revoked
+_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+_fetch_wait_ms: WeakKeyDictionary[faust.App, int] = WeakKeyDictionary()
 
 
-def _seeks(consumer: Consumer) -> int:
-    return getattr(consumer, "_cartwatch_seeks", 0)
+def input_order(consumer: Consumer) -> InputOrder:
+    """The consumer's `InputOrder` (created on first use)."""
+    order = getattr(consumer, "_cartwatch_order", None)
+    if order is None:
+        order = consumer._cartwatch_order = InputOrder()
+    return order
 
 
-async def _perform_seek(self: Consumer) -> None:
-    self._cartwatch_seeks = _seeks(self) + 1
-    await _original_perform_seek(self)
+def read_again(consumer: Consumer, offsets: Mapping[TP, int]) -> None:
+    """Hand these input partitions out again from these offsets (a batch that failed)."""
+    order = input_order(consumer)
+    for tp, offset in offsets.items():
+        order.read_again(tp, offset)
 
 
 async def _getmany(self: Consumer, timeout: float) -> AsyncIterator:
-    seeks = _seeks(self)
-    is_input = self.app.topics.acks_enabled_for
+    order, is_input = input_order(self), self.app.topics.acks_enabled_for
     async for tp, message in _original_getmany(self, timeout):
-        if _seeks(self) != seeks and is_input(tp.topic):
-            continue  # read again below; a changelog record (not acked, not sought) goes on
-        yield tp, message
-    # Also when the last record was handed out before the seek and finished after it.
-    if _seeks(self) != seeks:
-        await _read_again(self)
+        if not is_input(tp.topic) or order.accept(tp, message.offset):
+            yield tp, message
+    for tp, offset in order.take_rewinds().items():
+        try:
+            await self.seek_wait({tp: offset})
+        except (TimeoutError, IllegalStateError):
+            continue  # revoked meanwhile, or the seek did not finish: the next jump asks again
+        order.seek_done(tp, offset)
+        log.info("input %s:%s: records pulled but not handed out, read again from %s", *tp, offset)
 
 
-async def _read_again(self: Consumer) -> None:
-    """Back to the committed offsets, whatever a record fetched before the seek wrote; an
-    input partition with nothing committed yet goes back to its start (Faust's seek leaves
-    it where the dropped records had taken it)."""
-    await self.perform_seek()
+async def _perform_seek(self: Consumer) -> None:
+    """Faust's seek to the committed offsets; then where each owned input partition starts."""
+    kept = {tp: offset for tp, offset in self._committed_offset.items() if offset is not None}
+    await _original_perform_seek(self)
+    starts: dict[TP, int] = {}
+    nothing_committed = []
     for tp in self.assignment():
-        if self.app.topics.acks_enabled_for(tp.topic) and self._committed_offset.get(tp) is None:
-            await self.seek(tp, 0)
+        if not self.app.topics.acks_enabled_for(tp.topic):
+            continue
+        committed = self._committed_offset.get(tp)
+        if tp in kept and (committed is None or committed < kept[tp]):
+            committed = self._committed_offset[tp] = kept[tp]  # read before a commit landed
+        if committed is None:
+            nothing_committed.append(tp)
+        else:
+            starts[tp] = committed
+    if nothing_committed:  # Faust's seek leaves them where the client's position has moved
+        first = await self.earliest_offsets(*nothing_committed)
+        await self.seek_wait({tp: first[tp] for tp in nothing_committed})
+        starts.update({tp: first[tp] for tp in nothing_committed})
+    input_order(self).restart(starts)
+
+
+async def _on_partitions_revoked(self: Consumer, revoked: set[TP]) -> None:
+    input_order(self).forget(revoked)
+    await _original_on_partitions_revoked(self, revoked)
+
+
+def set_fetch_wait(app: faust.App, ms: int) -> None:
+    """The longest a fetch of `app`'s consumer waits on the broker for records (Faust fixes
+    1,500 ms and has no setting for it; `Settings.fetch_wait_ms` says why we change it)."""
+    _fetch_wait_ms[app] = ms
+
+
+def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Transport) -> AIOKafkaConsumer:
+    consumer = _original_create_worker_consumer(self, transport)
+    wait = _fetch_wait_ms.get(self.app)
+    if wait is not None:
+        consumer._fetch_max_wait_ms = wait  # read by its fetcher, created when it starts
+    return consumer
 
 
 def install() -> None:
-    """Put the fence in place (idempotent)."""
+    """Put the input order and the fetch wait in place (idempotent)."""
     if Consumer.getmany is not _getmany:
         Consumer.getmany = _getmany
         Consumer.perform_seek = _perform_seek
+        Consumer.on_partitions_revoked = _on_partitions_revoked
+        AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer

@@ -44,6 +44,18 @@ def faust_settings(settings: Settings, embedded: bool) -> dict:
     return conf
 
 
+# 10 ms: a raw consumer of the bench's 2,000 events/s lagged p99 24 ms (68 ms at 100 ms,
+# 267 ms at 500 ms; docs/BENCHMARKS.md, 2026-11-30).
+EMBEDDED_FETCH_WAIT_MS = 10
+
+
+def fetch_wait_ms(settings: Settings, embedded: bool) -> int | None:
+    """The consumer's fetch wait, when not Faust's fixed 1,500 ms."""
+    if settings.fetch_wait_ms is not None:
+        return settings.fetch_wait_ms
+    return EMBEDDED_FETCH_WAIT_MS if embedded else None
+
+
 def embedded_broker_workarounds() -> dict:
     """Settings that work around defects of the embedded Tansu broker (README: "Embedded broker").
 
@@ -57,11 +69,10 @@ def embedded_broker_workarounds() -> dict:
       records in that batch belong to events not yet acknowledged, processed again).
     - A group join waits half the session timeout, and a restarted worker waits out its
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
-
-    Not applied, though measured: Tansu holds a fetch for the consumer's whole fetch wait
-    (Faust fixes 1,500 ms) even when records arrive meanwhile, which adds ~0.5 s to an
-    alert's latency; a 50 ms wait removed that but made a worker that takes over a dead
-    one's partitions skip or repeat records in 3 of 9 runs (docs/BENCHMARKS.md).
+    - Tansu holds a fetch for the consumer's whole fetch wait even when records arrive
+      meanwhile, so Faust's fixed 1,500 ms was an alert's latency floor (p50 ~1 s at 2,000
+      events/s): `EMBEDDED_FETCH_WAIT_MS` (applied by `streams.faust_patches.set_fetch_wait`).
+      Safe only since the input order of `streams.faust_patches` (docs/BENCHMARKS.md).
     """
     return {
         "recovery_consistency_check": False,

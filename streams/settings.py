@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # when the worker is idle; a lower `batch_within_s` buys that back at the cost of rate.
     batch_max: int = Field(default=5000, ge=1)
     batch_within_s: float = Field(default=0.1, gt=0)
+    # Longest a consumer fetch waits on the broker for records. Unset: Faust's fixed 1,500 ms
+    # (Apache Kafka answers as soon as records arrive), 10 ms on the embedded broker, which
+    # holds a fetch for its whole wait (streams/faust_settings.py).
+    fetch_wait_ms: int | None = Field(default=None, ge=1, le=60_000)
     # How often the cohort gauges of /metrics are recomputed.
     gauge_interval_s: float = Field(default=5.0, gt=0)
     # How many alerts /alerts keeps in memory for the API.

@@ -1,130 +1,152 @@
-"""The fence between Faust's fetch iterator and its seeks (streams.faust_patches).
+"""The input order around Faust's fetch iterator and its seeks (streams.faust_patches).
 
-Faust's own fetch and seek are replaced by fakes; the fence around them is the real one.
+Faust's own fetch, seek and revocation are replaced by fakes; what wraps them is real.
 """
 
 from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
-from typing import NamedTuple
 
 import pytest
+from aiokafka.errors import IllegalStateError
+from faust.types import TP
 
 from streams import faust_patches
 
-
-class TP(NamedTuple):
-    topic: str
-    partition: int
+LABS, DISPOSITIONS, CHANGELOG = TP("labs", 0), TP("dispositions", 0), TP("records-changelog", 0)
 
 
 class FakeConsumer:
-    """Records what the fence asks of Faust: the seeks to the committed offsets, and the
-    seeks of single partitions."""
+    """What the wrappers read and ask of Faust's consumer, recorded."""
 
-    def __init__(self, records: list, committed: dict | None = None) -> None:
-        self.records = records
-        self.seeks = 0
-        self.sought: list[tuple[str, int]] = []
-        committed = committed if committed is not None else {"labs": 151}
-        self._committed_offset = {TP(t, 0): offset for t, offset in committed.items()}
+    def __init__(self, committed: dict[TP, int | None], broker: dict[TP, int | None]) -> None:
+        self.records: list[tuple[TP, int]] = []
+        self._committed_offset = dict(committed)
+        self.broker = broker  # what Faust's seek to the committed offsets reads
+        self.sought: list[dict[TP, int]] = []
+        self.revoked_meanwhile = False
         self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=self._acking))
 
     def _acking(self, topic: str) -> bool:
         return not topic.endswith("-changelog")  # Faust does not ack changelog records
 
-    def assignment(self) -> set:
-        return set(self._committed_offset)
+    def assignment(self) -> set[TP]:
+        return {LABS, DISPOSITIONS, CHANGELOG}
 
-    async def seek(self, tp, offset: int) -> None:
-        self.sought.append((tp.topic, offset))
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        if self.revoked_meanwhile:
+            raise IllegalStateError(f"Partitions {set(offsets)} are not assigned")
+        self.sought.append(offsets)
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: 3 for tp in tps}
 
 
 @pytest.fixture
 def faust(monkeypatch):
     async def getmany(consumer: FakeConsumer, timeout: float):
-        for record in consumer.records:
-            topic, offset = record if isinstance(record, tuple) else ("labs", record)
-            yield TP(topic, 0), offset
+        for tp, offset in consumer.records:
+            yield tp, SimpleNamespace(offset=offset)
 
     async def perform_seek(consumer: FakeConsumer) -> None:
-        consumer.seeks += 1
+        consumer._committed_offset.update(consumer.broker)
+
+    async def on_partitions_revoked(consumer: FakeConsumer, revoked: set[TP]) -> None:
+        for tp in revoked:
+            consumer._committed_offset.pop(tp, None)
 
     monkeypatch.setattr(faust_patches, "_original_getmany", getmany)
     monkeypatch.setattr(faust_patches, "_original_perform_seek", perform_seek)
-    # the fence calls `self.perform_seek()`: the patched method, as on Faust's Consumer
-    monkeypatch.setattr(FakeConsumer, "perform_seek", faust_patches._perform_seek, raising=False)
+    monkeypatch.setattr(faust_patches, "_original_on_partitions_revoked", on_partitions_revoked)
 
 
-def _drain(consumer: FakeConsumer, seek_after: int | None = None) -> list[int]:
-    """What Faust's drain loop gets; a seek (as at the end of a rebalance) after the
-    record at index `seek_after` has been handed out."""
+def _consumer(broker: dict[TP, int | None] | None = None) -> FakeConsumer:
+    return FakeConsumer({}, broker if broker is not None else {LABS: 151, DISPOSITIONS: 40})
 
-    async def go() -> list[int]:
-        got = []
-        async for _, offset in faust_patches._getmany(consumer, 1.0):
-            got.append(offset)
-            if seek_after is not None and len(got) == seek_after + 1:
-                await consumer.perform_seek()
-        return got
+
+def _drain(consumer: FakeConsumer, *records: tuple[TP, int]) -> list[tuple[TP, int]]:
+    """What Faust's drain loop gets from one fetch of these records."""
+    consumer.records = list(records)
+
+    async def go() -> list[tuple[TP, int]]:
+        return [(tp, m.offset) async for tp, m in faust_patches._getmany(consumer, 1.0)]
 
     return asyncio.run(go())
 
 
-def test_without_a_seek_every_fetched_record_is_handed_out(faust):
-    consumer = FakeConsumer([5, 6, 7])
-    assert _drain(consumer) == [5, 6, 7]
-    assert consumer.seeks == 0
+def _seek_to_committed(consumer: FakeConsumer) -> None:
+    asyncio.run(faust_patches._perform_seek(consumer))
 
 
-def test_records_fetched_before_a_seek_are_not_handed_out_after_it(faust):
-    consumer = FakeConsumer([405, 406, 407, 408])
-    assert _drain(consumer, seek_after=1) == [405, 406]
-    # the seek itself, and one more once the record in flight is done: its read offset
-    # must not stand in for the committed one
-    assert consumer.seeks == 2
+def test_before_the_seek_to_the_committed_offsets_only_changelog_records_are_handed_out(faust):
+    consumer = _consumer()
+    assert _drain(consumer, (LABS, 2608), (CHANGELOG, 17)) == [(CHANGELOG, 17)]
 
 
-def test_a_seek_during_the_last_record_is_followed_by_another(faust):
-    consumer = FakeConsumer([405, 406])
-    assert _drain(consumer, seek_after=1) == [405, 406]
-    assert consumer.seeks == 2
-
-
-def test_the_next_fetch_after_a_fenced_one_is_handed_out_whole(faust):
-    consumer = FakeConsumer([405, 406, 407])
-    _drain(consumer, seek_after=0)
-    consumer.records = [151, 152, 153]  # read again from the committed offset
-    assert _drain(consumer) == [151, 152, 153]
-    assert consumer.seeks == 2
-
-
-def test_an_input_partition_with_nothing_committed_is_read_again_from_its_start(faust):
-    consumer = FakeConsumer(
-        [405, 406], committed={"labs": 151, "dispositions": None, "records-changelog": None}
-    )
-    _drain(consumer, seek_after=0)
-    assert consumer.seeks == 2
-    assert consumer.sought == [("dispositions", 0)]  # not labs (committed), not a changelog
-
-
-def test_table_changelog_records_fetched_before_a_seek_are_still_handed_out(faust):
-    consumer = FakeConsumer([405, ("records-changelog", 17), 406, ("records-changelog", 18)])
-    assert _drain(consumer, seek_after=0) == [405, 17, 18]  # the seek does not move them
-    assert consumer.seeks == 2
-
-
-def test_without_a_seek_no_partition_is_moved(faust):
-    consumer = FakeConsumer([1, 2], committed={"dispositions": None})
-    _drain(consumer)
+def test_after_it_each_input_partition_starts_at_its_committed_offset(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    got = _drain(consumer, (LABS, 150), (LABS, 151), (DISPOSITIONS, 40), (LABS, 152))
+    assert got == [(LABS, 151), (DISPOSITIONS, 40), (LABS, 152)]
     assert consumer.sought == []
 
 
-def test_install_puts_the_fence_on_fausts_consumer():
+def test_a_jump_ahead_is_sought_back_once_the_fetch_is_handed_out(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    got = _drain(consumer, (LABS, 151), (LABS, 2608), (CHANGELOG, 17), (LABS, 2609))
+    assert got == [(LABS, 151), (CHANGELOG, 17)]
+    assert consumer.sought == [{LABS: 152}]
+    assert _drain(consumer, (LABS, 152), (LABS, 153)) == [(LABS, 152), (LABS, 153)]
+
+
+def test_a_jump_still_there_after_the_seek_back_is_handed_out_as_a_gap(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    _drain(consumer, (LABS, 151), (LABS, 160))
+    assert _drain(consumer, (LABS, 160)) == [(LABS, 160)]
+
+
+def test_a_seek_back_that_fails_is_asked_again_at_the_next_jump(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    consumer.revoked_meanwhile = True
+    assert _drain(consumer, (LABS, 151), (LABS, 160)) == [(LABS, 151)]  # the fetch goes on
+    consumer.revoked_meanwhile = False
+    assert _drain(consumer, (LABS, 160)) == []  # not taken for a gap: the seek never landed
+    assert consumer.sought == [{LABS: 152}]
+
+
+def test_a_partition_with_nothing_committed_starts_at_its_first_offset(faust):
+    consumer = _consumer({LABS: 151, DISPOSITIONS: None})
+    _seek_to_committed(consumer)
+    assert consumer.sought == [{DISPOSITIONS: 3}]  # not labs (committed), not a changelog
+    assert _drain(consumer, (DISPOSITIONS, 9)) == []  # where the client's position had moved
+    assert _drain(consumer, (DISPOSITIONS, 3)) == [(DISPOSITIONS, 3)]
+
+
+def test_a_committed_offset_read_before_a_commit_landed_does_not_take_it_back(faust):
+    consumer = _consumer({LABS: 140, DISPOSITIONS: 40})  # the broker still has 140
+    consumer._committed_offset = {LABS: 151, DISPOSITIONS: 40}  # this worker committed 151
+    _seek_to_committed(consumer)
+    assert consumer._committed_offset[LABS] == 151  # Faust acknowledges nothing below it
+    assert _drain(consumer, (LABS, 140), (LABS, 150), (LABS, 151)) == [(LABS, 151)]
+
+
+def test_a_revoked_partition_is_not_handed_out_until_sought_again(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    asyncio.run(faust_patches._on_partitions_revoked(consumer, {LABS}))
+    assert LABS not in consumer._committed_offset  # Faust's own revocation ran
+    assert _drain(consumer, (LABS, 151), (DISPOSITIONS, 40)) == [(DISPOSITIONS, 40)]
+
+
+def test_install_puts_the_wrappers_on_fausts_consumer():
     from faust.transport.consumer import Consumer
 
     faust_patches.install()
     faust_patches.install()  # idempotent
     assert Consumer.getmany is faust_patches._getmany
     assert Consumer.perform_seek is faust_patches._perform_seek
+    assert Consumer.on_partitions_revoked is faust_patches._on_partitions_revoked
