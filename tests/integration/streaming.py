@@ -87,8 +87,23 @@ def wait_for_reports(workers, wanted, as_of, timeout: float = 180.0) -> None:
     for worker in workers:
         while (got := api_reports(worker, trial_ids, as_of)) != wanted_reports:
             assert worker.alive(), worker.log_tail()
-            assert time.monotonic() < deadline, _difference(got, wanted_reports)
+            if time.monotonic() > deadline:
+                difference = _difference(got, wanted_reports)
+                patients = _patients_differing(worker, wanted, as_of)
+                raise AssertionError(f"{difference}\n{patients}\n{worker.dump()}")
             time.sleep(1)
+
+
+def _patients_differing(worker, wanted, as_of, most: int = 10) -> str:
+    """Patients whose accepted events differ from the reference's (for a failure message)."""
+    rows = []
+    for record in wanted.records.values():
+        path = f"/trials/{record.trial_id}/patients/{record.patient_id}"
+        status, body = worker.api.get(f"{path}?as_of={quote(as_of.isoformat())}")
+        got = json.loads(body)["events_accepted"] if status == 200 else None
+        if got != len(record.seen):
+            rows.append(f"{record.trial_id}/{record.patient_id}: {got} of {len(record.seen)}")
+    return f"{len(rows)} patients differ: " + "; ".join(rows[:most])
 
 
 def _difference(got: list[dict | None], wanted: list[dict]) -> str:
