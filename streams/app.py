@@ -27,6 +27,7 @@ from models.events import AdverseEvent
 from models.outcomes import PatientOutcome
 from models.patient import PatientRecord
 from streams import faust_patches
+from streams.batches import take_ready
 from streams.changelog_store import BulkLoadedStore, use_bulk_loaded_store
 from streams.deadletter import dead_letter_headers
 from streams.faust_settings import faust_settings, fetch_wait_ms, uses_embedded_broker
@@ -48,6 +49,9 @@ GAUGE_PAUSE_FACTOR = 4  # pause after a trial-gauge refresh, in multiples of its
 # Records decoded between two turns of the event loop when the whole table is first read
 # (~0.1-0.3 ms each here: the API and /metrics answer within ~0.15 s meanwhile).
 RECORDS_PER_TURN = 500
+# Patient outcomes derived between two turns of a trial-gauge refresh (~50 µs each): a batch
+# waits ~5 ms at each of its sends meanwhile (25 ms with 500 put the alerts' p99 there).
+OUTCOMES_PER_TURN = 100
 
 
 def _key(alert: AlertRaised) -> bytes | None:
@@ -61,12 +65,13 @@ def _value(alert: AlertRaised) -> bytes:
 def withhold_acks(consumer: faust.types.ConsumerT, events: Iterable[faust.EventT]) -> None:
     """Keep the events of a batch that did not finish from being committed; read them again.
 
-    Faust's `take_events` acknowledges a batch's events in a `finally` when its generator
-    is closed, also after the agent raised or was cancelled mid-batch (a send that failed,
-    SIGTERM), and the next commit would then pass events whose alerts, rows or records were
-    never written. Marked as acknowledged here, the messages never reach the consumer's
-    acknowledgements: the committed offset stays before them, and each partition is handed
-    out again from the batch's first event (`streams.faust_patches.read_again`).
+    `take_ready` (like Faust's `take_events`) acknowledges a batch's events in a `finally`
+    when its generator is closed, also after the agent raised or was cancelled mid-batch (a
+    send that failed, SIGTERM), and the next commit would then pass events whose alerts,
+    rows or records were never written. Marked as acknowledged here, the messages never reach
+    the consumer's acknowledgements: the committed offset stays before them, and each
+    partition is handed out again from the batch's first event
+    (`streams.faust_patches.read_again`).
     """
     first: dict[faust.types.TP, int] = {}
     for event in events:
@@ -140,6 +145,7 @@ class Worker:
         self.monitor = TrialMonitor(settings.thresholds)
         self._monitor_loaded = False
         self.writer = writer
+        self.take_batches = take_ready  # streams/batches.py: no wait while events are ready
         self.app.agent(self.inputs, name="process_patient_events")(self._process_patient_events)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self._clock = time.monotonic
@@ -174,7 +180,7 @@ class Worker:
         self._monitor_loaded = False
 
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
-        batches = stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s)
+        batches = self.take_batches(stream, self.settings.batch_max, self.settings.batch_within_s)
         async for events in batches:
             try:
                 await self._process_batch(events)
@@ -270,7 +276,7 @@ class Worker:
         """Every trial's gauges and the trial monitor, from one listing of the records.
 
         It runs in the event loop between batches, so it gives the loop a turn every
-        `RECORDS_PER_TURN` records (in one step, 3,300 patients held every event for
+        `OUTCOMES_PER_TURN` records (in one step, 3,300 patients held every event for
         ~0.25 s, the alerts' p99). The listing and the monitor's reload are one step, so no
         batch changes records between them; the figures are then computed over that listing
         while batches go on (a batch replaces records, it never changes one in place).
@@ -280,9 +286,9 @@ class Worker:
         records = list(self.store.all())
         self._reload_trial_monitor(records)
         outcomes: dict[str, list[PatientOutcome]] = {}
-        for start in range(0, len(records), RECORDS_PER_TURN):
+        for start in range(0, len(records), OUTCOMES_PER_TURN):
             await asyncio.sleep(0)
-            add_outcomes(outcomes, records[start : start + RECORDS_PER_TURN], now)
+            add_outcomes(outcomes, records[start : start + OUTCOMES_PER_TURN], now)
         by_trial: dict[str, list[PatientRecord]] = {}
         for record in records:
             by_trial.setdefault(record.trial_id, []).append(record)

@@ -62,14 +62,14 @@ class Settings(BaseSettings):
     tox_prior_b: float = Field(default=2.4, gt=0)
     tox_dlt_window_days: float = Field(default=28.0, gt=0)
     tox_dlt_min_grade: int = Field(default=4, ge=1, le=5)
-    # The agent processes messages in batches of up to `batch_max`, gathered for up to
-    # `batch_within_s`. A batch's fixed costs (a database commit, the broker's round trips)
-    # dominate under load: 0.1 s and 5,000 doubled the bench's worker rate against 0.01 s
-    # and 1,000 (5,807-6,667 against 2,948-3,616 events/s) with no worse event-to-alert
-    # latency on the embedded broker (docs/BENCHMARKS.md). An event waits up to 0.1 s more
-    # when the worker is idle; a lower `batch_within_s` buys that back at the cost of rate.
+    # The agent takes the events buffered while it processed the last batch, up to
+    # `batch_max` (streams/batches.py), so under load batches grow with the time a batch takes
+    # (a batch's fixed costs: a database commit, the broker's round trips); an idle worker
+    # gathers `batch_within_s` after an event's arrival. Measured (docs/BENCHMARKS.md,
+    # 2026-11-30): event-to-alert p50 36-60 ms at 2,000 events/s, against 101-107 ms with
+    # Faust's `take_events` and 0.1 s, at the same throughput.
     batch_max: int = Field(default=5000, ge=1)
-    batch_within_s: float = Field(default=0.1, gt=0)
+    batch_within_s: float = Field(default=0.02, gt=0)
     # Longest a consumer fetch waits on the broker for records. Unset: Faust's fixed 1,500 ms
     # (Apache Kafka answers as soon as records arrive), 10 ms on the embedded broker, which
     # holds a fetch for its whole wait (streams/faust_settings.py).

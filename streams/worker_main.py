@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from aiohttp import web
@@ -52,8 +53,16 @@ class ApiServer(Service):
             await self.runner.cleanup()
 
 
+# Python's collector with its default thresholds (700, 10, 10) made a full collection over
+# every patient record every few seconds: 93-166 ms pauses, each an alert's p99 at 2,000
+# events/s (docs/BENCHMARKS.md, 2026-11-30). Younger collections every 10,000 allocations
+# (fewer records promoted), full ones 10x less often; cyclic garbage is still collected.
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
 def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
+    gc.set_threshold(*GC_THRESHOLDS)
     # Alerts and dead letters go to their cause's partition; only the embedded broker gets
     # its topics from the worker (production: deploy/kafka/create-topics.sh).
     ensure_topics(settings, create=uses_embedded_broker(settings))

@@ -1,9 +1,9 @@
 """A batch that does not finish is never acknowledged, so its events are read again.
 
-Faust's `Stream.take_events` acknowledges a batch's events in a `finally` when its
-generator closes, also when the agent raised inside the batch (faust/streams.py,
-`take_events`: `yield list(events)` ... `finally: for event in events: await
-self.ack(event)`). `Batches` below does the same with Faust's own `ConsumerMessage`, whose
+The agent's batches (`streams.batches.take_ready`, as Faust's `Stream.take_events`)
+acknowledge a batch's events in a `finally` when the generator goes on or closes, also when
+the agent raised inside the batch (`yield batch` ... `finally: for event in batch: await
+stream.ack(event)`). `Batches` below does the same with Faust's own `ConsumerMessage`, whose
 final acknowledgement reaches the consumer; the consumer records it.
 """
 
@@ -30,7 +30,7 @@ class Consumer:
 
 
 class Batches:
-    """A stream whose `take_events` yields one batch and acknowledges it as Faust does."""
+    """A stream that yields one batch and acknowledges it as `take_ready` does."""
 
     def __init__(self, events: list[Event], consumer: Consumer) -> None:
         self.events, self.consumer = events, consumer
@@ -56,7 +56,13 @@ def consumer_events(events: list[Event]) -> list[Event]:
 
 
 def run(worker, events: list[Event], consumer: Consumer) -> None:
-    asyncio.run(worker._process_patient_events(Batches(consumer_events(events), consumer)))
+    agent(worker, Batches(consumer_events(events), consumer))
+
+
+def agent(worker, batches: Batches) -> None:
+    """The worker's agent over `batches` (in place of `take_ready` over a Faust stream)."""
+    worker.take_batches = lambda stream, max_, within: stream.take_events(max_, within)
+    asyncio.run(worker._process_patient_events(batches))
 
 
 def test_a_finished_batch_is_acknowledged(tmp_path: Path):
@@ -83,7 +89,7 @@ def test_a_batch_whose_alert_could_not_be_sent_is_not_acknowledged(tmp_path: Pat
     handed_out = input_order(worker.app.consumer)
     handed_out.restart({e.message.tp: e.message.offset + 5 for e in events})
     with pytest.raises(ConnectionError):
-        asyncio.run(worker._process_patient_events(Batches(events, consumer)))
+        agent(worker, Batches(events, consumer))
     assert consumer.acked == []
     assert records.sent == []  # nothing claims them in the table
     # and they are handed out again, each partition from the batch's first event on

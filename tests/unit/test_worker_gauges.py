@@ -134,5 +134,5 @@ def test_the_trial_figures_give_the_event_loop_turns_and_count_every_patient(tmp
         refresh.result()
 
     asyncio.run(run())
-    assert len(turns_between) >= 3  # 1,200 outcomes, a turn every 500
+    assert len(turns_between) >= 12  # 1,200 outcomes, a turn every 100
     assert sample("cartwatch_trial_patients_infused", infused) == 1200
