@@ -180,13 +180,20 @@ class Worker:
         self._monitor_loaded = False
 
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
-        batches = self.take_batches(stream, self.settings.batch_max, self.settings.batch_within_s)
-        async for events in batches:
-            try:
-                await self._process_batch(events)
-            except BaseException:
-                withhold_acks(self.app.consumer, events)
-                raise
+        def read_again(events: list[faust.EventT]) -> None:
+            withhold_acks(self.app.consumer, events)
+
+        settings = self.settings
+        batches = self.take_batches(stream, settings.batch_max, settings.batch_within_s, read_again)
+        try:
+            async for events in batches:
+                try:
+                    await self._process_batch(events)
+                except BaseException:
+                    read_again(events)
+                    raise
+        finally:  # now, not when collected: Faust restarts a crashed agent on the same stream
+            await batches.aclose()
 
     async def _process_batch(self, events: list[faust.EventT]) -> None:
         """Apply a batch, then publish, store and commit in the order that loses nothing.

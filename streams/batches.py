@@ -10,21 +10,29 @@ and an idle worker answers within `within`, as with it short.
 
 Acknowledgements are Faust's: the events of a batch are acknowledged when the agent asks
 for the next batch or the generator closes, also after the agent raised (see
-`streams.app.withhold_acks`).
+`streams.app.withhold_acks`). Events buffered and never yielded when the generator closes
+are handed to `unprocessed`, so the agent can have them read again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import faust
 
 
 async def take_ready(
-    stream: faust.StreamT, max_: int, within: float
+    stream: faust.StreamT,
+    max_: int,
+    within: float,
+    unprocessed: Callable[[list[faust.EventT]], None] | None = None,
 ) -> AsyncIterator[list[faust.EventT]]:
-    """Yield lists of up to `max_` events: what is buffered, or after `within` when idle."""
+    """Yield lists of up to `max_` events: what is buffered, or after `within` when idle.
+
+    Close it (`aclose`) when the agent stops early: the events still buffered then, never
+    yielded, go to `unprocessed` (never acknowledged here).
+    """
     buffer: list[faust.EventT] = []
     ready, room = asyncio.Event(), asyncio.Event()
     room.set()
@@ -64,3 +72,6 @@ async def take_ready(
     finally:
         stream.enable_acks = acks_were
         stream._processors.remove(add_to_buffer)
+        room.set()  # a stream waiting for room goes on: its events are in `buffer`
+        if buffer and unprocessed is not None:
+            unprocessed(list(buffer))

@@ -27,13 +27,14 @@ fixes at 1,500 ms (`set_fetch_wait`; `Settings.fetch_wait_ms` says why we change
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from weakref import WeakKeyDictionary
 
 import faust
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import KafkaError
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 from faust.types import TP
@@ -72,33 +73,46 @@ async def _getmany(self: Consumer, timeout: float) -> AsyncIterator:
     for tp, offset in order.take_rewinds().items():
         try:
             await self.seek_wait({tp: offset})
-        except (TimeoutError, IllegalStateError):
-            continue  # revoked meanwhile, or the seek did not finish: the next jump asks again
+        except (TimeoutError, KafkaError) as exc:  # revoked meanwhile, or the broker away
+            log.warning("input %s:%s: seek back to %s failed (%r)", *tp, offset, exc)
+            order.rewind_again(tp, offset)
+            continue
         order.seek_done(tp, offset)
         log.info("input %s:%s: records pulled but not handed out, read again from %s", *tp, offset)
 
 
 async def _perform_seek(self: Consumer) -> None:
-    """Faust's seek to the committed offsets; then where each owned input partition starts."""
-    kept = {tp: offset for tp, offset in self._committed_offset.items() if offset is not None}
-    await _original_perform_seek(self)
-    starts: dict[TP, int] = {}
-    nothing_committed = []
-    for tp in self.assignment():
-        if not self.app.topics.acks_enabled_for(tp.topic):
-            continue
-        committed = self._committed_offset.get(tp)
-        if tp in kept and (committed is None or committed < kept[tp]):
-            committed = self._committed_offset[tp] = kept[tp]  # read before a commit landed
-        if committed is None:
-            nothing_committed.append(tp)
-        else:
-            starts[tp] = committed
-    if nothing_committed:  # Faust's seek leaves them where the client's position has moved
-        first = await self.earliest_offsets(*nothing_committed)
-        await self.seek_wait({tp: first[tp] for tp in nothing_committed})
-        starts.update({tp: first[tp] for tp in nothing_committed})
-    input_order(self).restart(starts)
+    """Faust's seek to the committed offsets; then where each owned input partition starts.
+
+    One at a time: Faust also seeks from its fetch loop while a rebalance stops the flow, and
+    a seek that read the assignment before a newer one began does not set the starts.
+    """
+    lock = getattr(self, "_cartwatch_seek_lock", None)
+    if lock is None:
+        lock = self._cartwatch_seek_lock = asyncio.Lock()
+    async with lock:
+        generation = self.app.consumer_generation_id
+        order = input_order(self)
+        kept = {tp: offset for tp, offset in self._committed_offset.items() if tp in order.next}
+        await _original_perform_seek(self)
+        starts: dict[TP, int] = {}
+        nothing_committed = []
+        for tp in self.assignment():
+            if not self.app.topics.acks_enabled_for(tp.topic):
+                continue
+            committed = self._committed_offset.get(tp)
+            if kept.get(tp) is not None and (committed is None or committed < kept[tp]):
+                committed = self._committed_offset[tp] = kept[tp]  # read before a commit landed
+            if committed is None:
+                nothing_committed.append(tp)
+            else:
+                starts[tp] = committed
+        if nothing_committed:  # Faust's seek leaves them where the client's position has moved
+            first = await self.earliest_offsets(*nothing_committed)
+            await self.seek_wait({tp: first[tp] for tp in nothing_committed})
+            starts.update({tp: first[tp] for tp in nothing_committed})
+        if self.app.consumer_generation_id == generation:
+            order.restart(starts)
 
 
 async def _on_partitions_revoked(self: Consumer, revoked: set[TP]) -> None:

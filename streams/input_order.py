@@ -65,6 +65,11 @@ class InputOrder:
         rewinds, self.rewinds = self.rewinds, {}
         return rewinds
 
+    def rewind_again(self, tp: TP, offset: int) -> None:
+        """A seek back to `offset` failed: ask again at the next fetch (if still wanted)."""
+        if self.next.get(tp) == offset:
+            self.rewinds[tp] = offset
+
     def seek_done(self, tp: TP, offset: int) -> None:
         """A seek to `offset` completed: the next record of `tp` fetched comes from there."""
         if self.next.get(tp) == offset:

@@ -55,8 +55,9 @@ class ApiServer(Service):
 
 # Python's collector with its default thresholds (700, 10, 10) made a full collection over
 # every patient record every few seconds: 93-166 ms pauses, each an alert's p99 at 2,000
-# events/s (docs/BENCHMARKS.md, 2026-11-30). Younger collections every 10,000 allocations
-# (fewer records promoted), full ones 10x less often; cyclic garbage is still collected.
+# events/s (docs/BENCHMARKS.md, 2026-11-30). Young collections every 10,000 allocations
+# (fewer records promoted), full ones after 50 x 100 of them instead of 10 x 10 (subject to
+# Python's own rule of 25% new long-lived objects); cyclic garbage is still collected.
 GC_THRESHOLDS = (10_000, 50, 100)
 
 

@@ -106,3 +106,40 @@ def test_every_event_of_a_batch_is_acknowledged_once_the_agent_asks_for_the_next
 
     asyncio.run(asyncio.wait_for(go(), 10))
     assert seen == [("processed", 7), ("acked", 7), ("processed", 8), ("acked", 8)]
+
+
+def test_events_buffered_when_the_agent_stops_are_handed_back_unacknowledged():
+    app, seen, left, release = _app(), [], [], asyncio.Event()
+
+    async def collect(stream: faust.StreamT) -> None:
+        async def ack(event: faust.EventT) -> bool:
+            seen.append(("acked", event.value))
+            return True
+
+        stream.ack = ack
+        processors = len(stream._processors)
+        batches = take_ready(stream, 100, 0.01, lambda events: left.extend(events))
+        try:
+            async for batch in batches:
+                seen.extend(("processed", event.value) for event in batch)
+                await release.wait()
+                break  # the agent stops (as when a batch raised) with 8 and 9 buffered
+        finally:
+            await batches.aclose()
+        seen.append(("processors", len(stream._processors) - processors, stream.enable_acks))
+
+    agent = app.agent(name="collect")(collect)
+
+    async def go() -> None:
+        async with agent.test_context() as running:
+            await running.put(7)
+            await _until(lambda: seen)
+            await running.put(8)
+            await running.put(9)
+            release.set()
+            await _until(lambda: seen[-1][0] == "processors")
+
+    asyncio.run(asyncio.wait_for(go(), 10))
+    assert seen[:2] == [("processed", 7), ("acked", 7)]
+    assert [event.value for event in left] == [8, 9]  # never acknowledged here
+    assert seen[2] == ("processors", 0, True)  # the buffering processor gone, acks as before

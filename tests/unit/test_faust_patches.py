@@ -26,7 +26,10 @@ class FakeConsumer:
         self.broker = broker  # what Faust's seek to the committed offsets reads
         self.sought: list[dict[TP, int]] = []
         self.revoked_meanwhile = False
-        self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=self._acking))
+        self.rebalances_meanwhile = 0
+        self.app = SimpleNamespace(
+            topics=SimpleNamespace(acks_enabled_for=self._acking), consumer_generation_id=1
+        )
 
     def _acking(self, topic: str) -> bool:
         return not topic.endswith("-changelog")  # Faust does not ack changelog records
@@ -51,6 +54,7 @@ def faust(monkeypatch):
 
     async def perform_seek(consumer: FakeConsumer) -> None:
         consumer._committed_offset.update(consumer.broker)
+        consumer.app.consumer_generation_id += consumer.rebalances_meanwhile
 
     async def on_partitions_revoked(consumer: FakeConsumer, revoked: set[TP]) -> None:
         for tp in revoked:
@@ -108,14 +112,25 @@ def test_a_jump_still_there_after_the_seek_back_is_handed_out_as_a_gap(faust):
     assert _drain(consumer, (LABS, 160)) == [(LABS, 160)]
 
 
-def test_a_seek_back_that_fails_is_asked_again_at_the_next_jump(faust):
+def test_a_seek_back_that_fails_is_asked_again_at_the_next_fetch(faust):
     consumer = _consumer()
     _seek_to_committed(consumer)
     consumer.revoked_meanwhile = True
     assert _drain(consumer, (LABS, 151), (LABS, 160)) == [(LABS, 151)]  # the fetch goes on
     consumer.revoked_meanwhile = False
-    assert _drain(consumer, (LABS, 160)) == []  # not taken for a gap: the seek never landed
+    assert _drain(consumer) == []  # nothing fetched: the seek back is asked again
     assert consumer.sought == [{LABS: 152}]
+    assert _drain(consumer, (LABS, 160)) == [(LABS, 160)]  # after it, a real gap
+
+
+def test_a_seek_that_read_an_older_assignment_does_not_set_the_starts(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    _drain(consumer, (LABS, 151))
+    consumer.broker = {LABS: 100, DISPOSITIONS: 40}
+    consumer.rebalances_meanwhile = 1  # a newer rebalance began during this seek
+    _seek_to_committed(consumer)
+    assert _drain(consumer, (LABS, 152)) == [(LABS, 152)]  # the newer one will set them
 
 
 def test_a_partition_with_nothing_committed_starts_at_its_first_offset(faust):
@@ -127,11 +142,22 @@ def test_a_partition_with_nothing_committed_starts_at_its_first_offset(faust):
 
 
 def test_a_committed_offset_read_before_a_commit_landed_does_not_take_it_back(faust):
-    consumer = _consumer({LABS: 140, DISPOSITIONS: 40})  # the broker still has 140
-    consumer._committed_offset = {LABS: 151, DISPOSITIONS: 40}  # this worker committed 151
+    consumer = _consumer()
     _seek_to_committed(consumer)
-    assert consumer._committed_offset[LABS] == 151  # Faust acknowledges nothing below it
-    assert _drain(consumer, (LABS, 140), (LABS, 150), (LABS, 151)) == [(LABS, 151)]
+    _drain(consumer, (LABS, 151))
+    consumer._committed_offset[LABS] = 152  # this worker committed 152
+    consumer.broker = {LABS: 140, DISPOSITIONS: 40}  # the broker's answer predates it
+    _seek_to_committed(consumer)
+    assert consumer._committed_offset[LABS] == 152  # Faust acknowledges nothing below it
+    assert _drain(consumer, (LABS, 140), (LABS, 151), (LABS, 152)) == [(LABS, 152)]
+
+
+def test_a_committed_offset_of_a_partition_not_handed_out_is_the_brokers(faust):
+    consumer = _consumer({LABS: 140, DISPOSITIONS: 40})
+    consumer._committed_offset = {LABS: 151}  # left from before a revocation
+    _seek_to_committed(consumer)
+    assert consumer._committed_offset[LABS] == 140
+    assert _drain(consumer, (LABS, 140)) == [(LABS, 140)]
 
 
 def test_a_revoked_partition_is_not_handed_out_until_sought_again(faust):

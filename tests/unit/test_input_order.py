@@ -105,3 +105,13 @@ def test_reading_again_ahead_of_what_was_handed_out_changes_nothing():
     order.read_again(TP("labs", 3), 5)  # not owned
     assert order.take_rewinds() == {}
     assert _handed(order, LABS, [152]) == [152]
+
+
+def test_a_failed_seek_back_is_asked_again_unless_the_partition_moved_on():
+    order = _started()
+    _handed(order, LABS, [151, 160])
+    order.rewind_again(LABS, *order.take_rewinds().values())
+    assert order.take_rewinds() == {LABS: 152}
+    order.restart({LABS: 140})  # a rebalance: from the committed offset now
+    order.rewind_again(LABS, 152)
+    assert order.take_rewinds() == {}
