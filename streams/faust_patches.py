@@ -27,7 +27,6 @@ fixes at 1,500 ms (`set_fetch_wait`; `Settings.fetch_wait_ms` says why we change
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from weakref import WeakKeyDictionary
@@ -82,37 +81,28 @@ async def _getmany(self: Consumer, timeout: float) -> AsyncIterator:
 
 
 async def _perform_seek(self: Consumer) -> None:
-    """Faust's seek to the committed offsets; then where each owned input partition starts.
-
-    One at a time: Faust also seeks from its fetch loop while a rebalance stops the flow, and
-    a seek that read the assignment before a newer one began does not set the starts.
-    """
-    lock = getattr(self, "_cartwatch_seek_lock", None)
-    if lock is None:
-        lock = self._cartwatch_seek_lock = asyncio.Lock()
-    async with lock:
-        generation = self.app.consumer_generation_id
-        order = input_order(self)
-        kept = {tp: offset for tp, offset in self._committed_offset.items() if tp in order.next}
-        await _original_perform_seek(self)
-        starts: dict[TP, int] = {}
-        nothing_committed = []
-        for tp in self.assignment():
-            if not self.app.topics.acks_enabled_for(tp.topic):
-                continue
-            committed = self._committed_offset.get(tp)
-            if kept.get(tp) is not None and (committed is None or committed < kept[tp]):
-                committed = self._committed_offset[tp] = kept[tp]  # read before a commit landed
-            if committed is None:
-                nothing_committed.append(tp)
-            else:
-                starts[tp] = committed
-        if nothing_committed:  # Faust's seek leaves them where the client's position has moved
-            first = await self.earliest_offsets(*nothing_committed)
-            await self.seek_wait({tp: first[tp] for tp in nothing_committed})
-            starts.update({tp: first[tp] for tp in nothing_committed})
-        if self.app.consumer_generation_id == generation:
-            order.restart(starts)
+    """Faust's seek to the committed offsets; then where each owned input partition starts."""
+    order = input_order(self)
+    kept = {tp: offset for tp, offset in self._committed_offset.items() if tp in order.next}
+    await _original_perform_seek(self)
+    starts: dict[TP, int] = {}
+    nothing_committed = []
+    for tp in self.assignment():
+        if not self.app.topics.acks_enabled_for(tp.topic):
+            continue
+        committed = self._committed_offset.get(tp)
+        if kept.get(tp) is not None and (committed is None or committed < kept[tp]):
+            committed = self._committed_offset[tp] = kept[tp]  # read before a commit landed
+        if committed is None:
+            nothing_committed.append(tp)
+        else:
+            starts[tp] = committed
+    if nothing_committed:  # Faust's seek leaves them where the client's position has moved
+        first = await self.earliest_offsets(*nothing_committed)
+        await self.seek_wait({tp: first[tp] for tp in nothing_committed})
+        starts.update({tp: first[tp] for tp in nothing_committed})
+    order.restart(starts)
+    log.debug("input partitions start at %s", starts)
 
 
 async def _on_partitions_revoked(self: Consumer, revoked: set[TP]) -> None:

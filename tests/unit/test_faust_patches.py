@@ -26,10 +26,7 @@ class FakeConsumer:
         self.broker = broker  # what Faust's seek to the committed offsets reads
         self.sought: list[dict[TP, int]] = []
         self.revoked_meanwhile = False
-        self.rebalances_meanwhile = 0
-        self.app = SimpleNamespace(
-            topics=SimpleNamespace(acks_enabled_for=self._acking), consumer_generation_id=1
-        )
+        self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=self._acking))
 
     def _acking(self, topic: str) -> bool:
         return not topic.endswith("-changelog")  # Faust does not ack changelog records
@@ -54,7 +51,6 @@ def faust(monkeypatch):
 
     async def perform_seek(consumer: FakeConsumer) -> None:
         consumer._committed_offset.update(consumer.broker)
-        consumer.app.consumer_generation_id += consumer.rebalances_meanwhile
 
     async def on_partitions_revoked(consumer: FakeConsumer, revoked: set[TP]) -> None:
         for tp in revoked:
@@ -121,16 +117,6 @@ def test_a_seek_back_that_fails_is_asked_again_at_the_next_fetch(faust):
     assert _drain(consumer) == []  # nothing fetched: the seek back is asked again
     assert consumer.sought == [{LABS: 152}]
     assert _drain(consumer, (LABS, 160)) == [(LABS, 160)]  # after it, a real gap
-
-
-def test_a_seek_that_read_an_older_assignment_does_not_set_the_starts(faust):
-    consumer = _consumer()
-    _seek_to_committed(consumer)
-    _drain(consumer, (LABS, 151))
-    consumer.broker = {LABS: 100, DISPOSITIONS: 40}
-    consumer.rebalances_meanwhile = 1  # a newer rebalance began during this seek
-    _seek_to_committed(consumer)
-    assert _drain(consumer, (LABS, 152)) == [(LABS, 152)]  # the newer one will set them
 
 
 def test_a_partition_with_nothing_committed_starts_at_its_first_offset(faust):
