@@ -72,7 +72,9 @@ def embedded_broker_workarounds() -> dict:
     - Tansu holds a fetch for the consumer's whole fetch wait even when records arrive
       meanwhile, so Faust's fixed 1,500 ms was an alert's latency floor (p50 ~1 s at 2,000
       events/s): `EMBEDDED_FETCH_WAIT_MS` (applied by `streams.faust_patches.set_fetch_wait`).
-      Safe only since the input order of `streams.faust_patches` (docs/BENCHMARKS.md).
+      Shipped once the input order of `streams.faust_patches` mended the takeover defects a
+      short wait exposed (two-worker takeover test: 54 of 55 runs, one failure not
+      diagnosed; docs/BENCHMARKS.md).
     """
     return {
         "recovery_consistency_check": False,
