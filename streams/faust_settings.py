@@ -73,7 +73,7 @@ def embedded_broker_workarounds() -> dict:
       meanwhile, so Faust's fixed 1,500 ms was an alert's latency floor (p50 ~1 s at 2,000
       events/s): `EMBEDDED_FETCH_WAIT_MS` (applied by `streams.faust_patches.set_fetch_wait`).
       Shipped once the input order of `streams.faust_patches` mended the takeover defects a
-      short wait exposed (two-worker takeover test: 54 of 55 runs, one failure not
+      short wait exposed (two-worker takeover test: 55 of 56 runs, one failure not
       diagnosed; docs/BENCHMARKS.md).
     """
     return {
