@@ -63,12 +63,15 @@ def _value(alert: AlertRaised) -> bytes:
 
 
 def withhold_acks(consumer: faust.types.ConsumerT, events: Iterable[faust.EventT]) -> None:
-    """Keep the events of batches that did not finish from being committed; read them again.
+    """Keep the events of a batch that did not finish from being committed; read them again.
 
-    Marked as acknowledged here, the messages never reach the consumer's acknowledgements
-    (and Faust's wait for unacknowledged messages at a rebalance does not wait for them):
-    the committed offset stays before them, and each partition is handed out again from the
-    first of them (`streams.faust_patches.read_again`).
+    `take_ready` (like Faust's `take_events`) acknowledges a batch's events in a `finally`
+    when its generator is closed, also after the agent raised or was cancelled mid-batch (a
+    send that failed, SIGTERM), and the next commit would then pass events whose alerts,
+    rows or records were never written. Marked as acknowledged here, the messages never reach
+    the consumer's acknowledgements: the committed offset stays before them, and each
+    partition is handed out again from the batch's first event
+    (`streams.faust_patches.read_again`).
     """
     first: dict[faust.types.TP, int] = {}
     for event in events:
@@ -106,17 +109,6 @@ class Batch:
         yield from (alert for alert, _ in self.raised)
         for m, reasons in self.invalid:
             yield DeadLetter(m.topic, m.partition, m.offset, m.key, m.value or b"", reasons)
-
-
-@dataclass
-class Finish:
-    """A batch applied and its alerts sent: what is left to do (`Worker._finish`)."""
-
-    events: list[faust.EventT]
-    batch: Batch = field(default_factory=Batch)
-    items: list[StorageItem] = field(default_factory=list)  # database rows
-    alert_writes: list[Outgoing] = field(default_factory=list)  # alert-table entries
-    record_writes: list[Outgoing] = field(default_factory=list)  # patient records
 
 
 class Worker:
@@ -188,62 +180,28 @@ class Worker:
         self._monitor_loaded = False
 
     async def _process_patient_events(self, stream: faust.StreamT) -> None:
-        """Batch after batch, each in two parts (see `_apply` and `_finish`): a batch's
-        finish (database rows, table writes, acknowledgements) runs while the next batch is
-        applied and its alerts sent, and finishes run one at a time, in order.
+        def read_again(events: list[faust.EventT]) -> None:
+            withhold_acks(self.app.consumer, events)
 
-        When anything fails, every batch not yet acknowledged is undone in memory
-        (`TableRecords.roll_back`) and its events read again.
-        """
         settings = self.settings
-        batches = self.take_batches(
-            stream, settings.batch_max, settings.batch_within_s, self._read_again
-        )
-        started: list[Finish] = []  # batches applied or being applied, not yet acknowledged
-        finishing: asyncio.Future | None = None
-
-        async def finish(done: Finish) -> None:
-            await self._finish(done)
-            for event in done.events:
-                await stream.ack(event)
-            started.remove(done)
-
+        batches = self.take_batches(stream, settings.batch_max, settings.batch_within_s, read_again)
         try:
             async for events in batches:
-                started.append(Finish(events))
-                done = await self._apply(events, started[-1])
-                if finishing is not None:
-                    await finishing  # the one before, whose records this batch builds on
-                finishing = asyncio.ensure_future(finish(done))
-            if finishing is not None:
-                await finishing
-        except BaseException:
-            if finishing is not None and not finishing.done():
-                finishing.cancel()
-                await asyncio.gather(finishing, return_exceptions=True)
-            self.store.roll_back()
-            self._monitor_loaded = False  # it observed events that will come again
-            self._read_again([event for done in started for event in done.events])
-            raise
+                try:
+                    await self._process_batch(events)
+                except BaseException:
+                    read_again(events)
+                    raise
         finally:  # now, not when collected: Faust restarts a crashed agent on the same stream
             await batches.aclose()
 
-    def _read_again(self, events: list[faust.EventT]) -> None:
-        withhold_acks(self.app.consumer, events)
-
     async def _process_batch(self, events: list[faust.EventT]) -> None:
-        """One batch from start to finish (not overlapped with another)."""
-        await self._finish(await self._apply(events, Finish(events)))
-
-    async def _apply(self, events: list[faust.EventT], done: Finish) -> Finish:
-        """Apply a batch to the records and send its alerts and dead letters; what is left
-        to do goes in `done`, for `_finish`.
+        """Apply a batch, then publish, store and commit in the order that loses nothing.
 
         Alerts and dead letters are acknowledged by the broker, then the database has
         every row of the batch, and only then are the records (with their seen event ids
         and alerted levels) written to the table; the offsets are committed after that.
-        A crash at any point replays the batch into idempotent writes. The records' bytes
-        are taken here, so a later batch's changes never reach the table before its alerts.
+        A crash at any point replays the batch into idempotent writes.
         """
         if not self._monitor_loaded:
             # After a start or a rebalance the tables are recovered before any event comes:
@@ -252,7 +210,7 @@ class Worker:
             await self.store.decode_all(RECORDS_PER_TURN)
             self._reload_trial_monitor()
             self._monitor_loaded = True
-        batch = done.batch
+        batch = Batch()
         self.store.begin_batch()
         for event in events:
             message = event.message
@@ -261,24 +219,15 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
-        done.alert_writes = await self._publish(batch)
-        done.items = list(batch.storage_items(self.store)) if self.writer is not None else []
-        done.record_writes = self.store.commit(batch.touched)
-        return done
-
-    async def _finish(self, done: Finish) -> None:
-        """Store the batch's rows, then write its alert-table entries, then its records.
-
-        The events may be acknowledged when this returns, and committed soon after: their
-        changelog records must be on the broker by then (streams.tables.table_write). The
-        alert table's entries first: a patient record that claims an alert is never on the
-        broker without the alert's entry (a crash between would skip it for good).
-        """
-        await self._store(done.items)
-        await send_all(done.alert_writes, self.embedded)
-        await send_all(done.record_writes, self.embedded)
-        self.store.confirm()
-        for (event_type, outcome), n in done.batch.outcomes.items():  # counted once stored
+        alert_writes = await self._publish(batch)
+        await self._store(batch)
+        # The events are acknowledged when this returns, and committed soon after: their
+        # changelog records must be on the broker by then (streams.tables.table_write). The
+        # alert table's entries first: a patient record that claims an alert is never on the
+        # broker without the alert's entry (a crash between would skip it for good).
+        await send_all(alert_writes, self.embedded)
+        await send_all(self.store.commit(batch.touched), self.embedded)
+        for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 
     async def _publish(self, batch: Batch) -> list[Outgoing]:
@@ -298,10 +247,10 @@ class Worker:
             writes.append(table_write(self.alert_id_to_alert, alert.alert_id, value, partition))
         return writes
 
-    async def _store(self, items: list[StorageItem]) -> None:
+    async def _store(self, batch: Batch) -> None:
         if self.writer is None:
             return
-        for item in items:
+        for item in batch.storage_items(self.store):
             await self.writer.put(item)
         await self.writer.flush()
 

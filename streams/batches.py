@@ -8,9 +8,9 @@ batch is the buffer as soon as the agent asks; only an idle stream gathers for `
 its first event. Under load batches grow with the time a batch takes, as with `within` long,
 and an idle worker answers within `within`, as with it short.
 
-Acknowledgements are the agent's (`stream.ack(event)`): a batch's events are acknowledged
-only once everything the batch caused is written, which can be after the agent has taken
-the next batch (streams/app.py). Events buffered and never yielded when the generator closes
+Acknowledgements are Faust's: the events of a batch are acknowledged when the agent asks
+for the next batch or the generator closes, also after the agent raised (see
+`streams.app.withhold_acks`). Events buffered and never yielded when the generator closes
 are handed to `unprocessed`, so the agent can have them read again.
 """
 
@@ -30,8 +30,8 @@ async def take_ready(
 ) -> AsyncIterator[list[faust.EventT]]:
     """Yield lists of up to `max_` events: what is buffered, or after `within` when idle.
 
-    The agent acknowledges the events it was given. Close the generator (`aclose`) when the
-    agent stops early: the events still buffered then, never yielded, go to `unprocessed`.
+    Close it (`aclose`) when the agent stops early: the events still buffered then, never
+    yielded, go to `unprocessed` (never acknowledged here).
     """
     buffer: list[faust.EventT] = []
     ready, room = asyncio.Event(), asyncio.Event()
@@ -49,7 +49,7 @@ async def take_ready(
         return value
 
     acks_were = stream.enable_acks
-    stream.enable_acks = False  # acknowledged by the agent, once it is done with them
+    stream.enable_acks = False  # acknowledged below, once the agent is done with them
     stream.add_processor(add_to_buffer)
     stream._enable_passive(aiter(stream.channel))
     try:
@@ -64,7 +64,11 @@ async def take_ready(
             if not buffer:
                 ready.clear()
             room.set()
-            yield batch
+            try:
+                yield batch
+            finally:
+                for event in batch:
+                    await stream.ack(event)
     finally:
         stream.enable_acks = acks_were
         stream._processors.remove(add_to_buffer)

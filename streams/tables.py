@@ -14,12 +14,9 @@ from streams.pipeline import trial_of_key
 from streams.sends import Outgoing, outgoing
 
 
-def table_write(
-    table: faust.Table, key: str, value: Any, partition: int, set_on_send: bool = True
-) -> Outgoing:
+def table_write(table: faust.Table, key: str, value: Any, partition: int) -> Outgoing:
     """A table key to set, its changelog record sent to `partition` explicitly (with
-    `streams.sends.send_all`, which waits for the broker's acknowledgement). The key is set
-    in the table's data as the record is sent, or (`set_on_send` False) by the caller.
+    `streams.sends.send_all`, which waits for the broker's acknowledgement).
 
     The partition is that of the input message that changed the key, so the table stays
     co-partitioned with the inputs even when writes happen after a batch of events
@@ -40,8 +37,7 @@ def table_write(
         table.data[key] = value
 
     name = topic.get_topic_name()
-    before = set_key if set_on_send else None
-    return outgoing(table.app.producer, name, partition, key_bytes, value_bytes, before=before)
+    return outgoing(table.app.producer, name, partition, key_bytes, value_bytes, before=set_key)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
@@ -52,14 +48,8 @@ class TableRecords(MutableMapping[str, PatientRecord]):
     therefore kept in `owned` and win over the table until the next rebalance (when
     partitions may move and recovery brings the table up to date). Other records are
     parsed from the table's bytes and cached until the table holds other bytes for the
-    key.
-
-    Writes wait in `pending` until `commit`, which the agent calls once the alerts they
-    caused are acknowledged: the records become `owned` (the next batch builds on them) and
-    their changelog records are returned to send. A commit stays unconfirmed until its
-    records are acknowledged by the broker (`confirm`, oldest first: only then does the
-    table's own data hold them); `roll_back` undoes every unconfirmed commit, so after a
-    failure no record claims events whose changelog record may be missing.
+    key. Writes wait in `pending` until `commit`, which the agent calls once the alerts
+    they caused are acknowledged.
     """
 
     def __init__(self, table: faust.Table) -> None:
@@ -67,12 +57,9 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         self.pending: dict[str, PatientRecord] = {}
         self.owned: dict[str, PatientRecord] = {}
         self._parsed: dict[str, tuple[bytes, PatientRecord]] = {}
-        # per unconfirmed commit, oldest first: {key: (bytes sent, record owned before it)}
-        self._unconfirmed: list[dict[str, tuple[bytes, PatientRecord | None]]] = []
 
     def forget_owned(self) -> None:
-        """Drop the records this worker wrote (call when partitions are revoked, once every
-        commit is confirmed)."""
+        """Drop the records this worker wrote (call when partitions are revoked)."""
         self.owned.clear()
 
     def __getitem__(self, key: str) -> PatientRecord:
@@ -113,41 +100,20 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         raise TypeError("patient records are never deleted")
 
     def __iter__(self) -> Iterator[str]:
-        data, owned = self.table.data, self.owned
-        yield from list(data.keys())
-        yield from [key for key in owned if key not in data]  # written, not yet confirmed
+        return iter(self.table.data.keys())
 
     def __len__(self) -> int:
-        data = self.table.data
-        return len(data) + sum(1 for key in self.owned if key not in data)
+        return len(self.table.data)
 
     def commit(self, partitions: dict[str, int]) -> list[Outgoing]:
         """The pending records as table writes, each changelog record to the given
-        partition (send them before the events are acknowledged, then `confirm`)."""
-        writes, undo = [], {}
+        partition (send them before the events are acknowledged)."""
+        writes = []
         for key, partition in partitions.items():
             record = self.pending.pop(key)
-            data = encode_record(record)
-            writes.append(table_write(self.table, key, data, partition, set_on_send=False))
-            undo[key] = (data, self.owned.get(key))
+            writes.append(table_write(self.table, key, encode_record(record), partition))
             self.owned[key] = record
-        self._unconfirmed.append(undo)
         return writes
-
-    def confirm(self) -> None:
-        """The oldest unconfirmed commit's records are acknowledged by the broker."""
-        for key, (data, _) in self._unconfirmed.pop(0).items():
-            self.table.data[key] = data
-
-    def roll_back(self) -> None:
-        """Undo every unconfirmed commit, newest first (its events will be read again)."""
-        while self._unconfirmed:
-            for key, (_, before) in self._unconfirmed.pop().items():
-                if before is None:
-                    self.owned.pop(key, None)
-                else:
-                    self.owned[key] = before
-        self.pending.clear()
 
     async def decode_all(self, per_turn: int) -> None:
         """Decode every stored record into the cache, giving the event loop a turn every
@@ -158,12 +124,7 @@ class TableRecords(MutableMapping[str, PatientRecord]):
                 await asyncio.sleep(0)
 
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
-        """Every stored record (those committed and not yet confirmed too), optionally of
-        one trial."""
-        data, owned = self.table.data, self.owned
-        for key, value in list(data.items()):
+        """Every stored record, optionally of one trial."""
+        for key, data in list(self.table.data.items()):
             if trial_id is None or trial_of_key(key) == trial_id:
-                yield owned[key] if key in owned else self._parse(key, value)
-        for key, record in [item for item in owned.items() if item[0] not in data]:
-            if trial_id is None or trial_of_key(key) == trial_id:
-                yield record
+                yield self.owned[key] if key in self.owned else self._parse(key, data)

@@ -83,9 +83,7 @@ def test_a_batch_holds_at_most_max_events_and_the_rest_come_next():
     assert _run(max_=3, within=0.01, script=script) == [[0], [1, 2, 3], [4, 5]]
 
 
-def test_events_are_left_for_the_agent_to_acknowledge():
-    """Neither `take_ready` nor Faust's stream acknowledges: the agent does, once a batch's
-    writes are done, which can be after it took the next batch (streams/app.py)."""
+def test_every_event_of_a_batch_is_acknowledged_once_the_agent_asks_for_the_next():
     app, seen = _app(), []
 
     async def collect(stream: faust.StreamT) -> None:
@@ -95,19 +93,19 @@ def test_events_are_left_for_the_agent_to_acknowledge():
 
         stream.ack = ack
         async for batch in take_ready(stream, 10, 0.01):
-            seen.extend(("processed", event.value, stream.enable_acks) for event in batch)
+            seen.extend(("processed", event.value) for event in batch)
 
     agent = app.agent(name="collect")(collect)
 
     async def go() -> None:
         async with agent.test_context() as running:
-            for n, value in enumerate((7, 8, 9), start=1):
-                await running.put(value)
-                await _until(lambda n=n: len(seen) == n)
-            await asyncio.sleep(0.05)  # an acknowledgement would come meanwhile
+            await running.put(7)
+            await _until(lambda: len(seen) == 2)
+            await running.put(8)
+            await _until(lambda: len(seen) == 4)
 
     asyncio.run(asyncio.wait_for(go(), 10))
-    assert seen == [("processed", n, False) for n in (7, 8, 9)]
+    assert seen == [("processed", 7), ("acked", 7), ("processed", 8), ("acked", 8)]
 
 
 def test_events_buffered_when_the_agent_stops_are_handed_back_unacknowledged():
@@ -142,6 +140,6 @@ def test_events_buffered_when_the_agent_stops_are_handed_back_unacknowledged():
             await _until(lambda: seen[-1][0] == "processors")
 
     asyncio.run(asyncio.wait_for(go(), 10))
-    assert seen[:1] == [("processed", 7)]  # and nothing acknowledged
-    assert [event.value for event in left] == [8, 9]
-    assert seen[1] == ("processors", 0, True)  # the buffering processor gone, acks as before
+    assert seen[:2] == [("processed", 7), ("acked", 7)]
+    assert [event.value for event in left] == [8, 9]  # never acknowledged here
+    assert seen[2] == ("processors", 0, True)  # the buffering processor gone, acks as before
