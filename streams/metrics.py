@@ -137,9 +137,9 @@ class Metrics:
         for topic in input_topics:
             self.dead_letters.labels(topic)
 
-    def observe_trial_operations(self, records: Iterable[PatientRecord], as_of: float) -> None:
-        """Patients on study by days since infusion; issue-6 series created (at 0) per trial."""
-        counts = on_study_by_days(records, as_of)
+    def observe_trial_operations(self, counts: dict[str, dict[str, int]]) -> None:
+        """Patients on study by days since infusion (`on_study_by_days`); issue-6 series
+        created (at 0) per trial."""
         for trial, by_bucket in counts.items():
             for bucket, n in by_bucket.items():
                 self.on_study.labels(trial, bucket).set(n)

@@ -92,6 +92,7 @@ def test_a_batch_whose_alert_could_not_be_sent_is_not_acknowledged(tmp_path: Pat
         agent(worker, Batches(events, consumer))
     assert consumer.acked == []
     assert records.sent == []  # nothing claims them in the table
+    assert not worker._monitor_loaded  # reloaded from the records before the next batch
     # and they are handed out again, each partition from the batch's first event on
     first: dict = {}
     for e in events:
