@@ -6,7 +6,8 @@ Every figure is measured on the same machine in the same run, against the same t
   90% of the stream (so the group join does not count);
 - core: the offline processing core (`replay`'s path) on the same messages in-process;
 - latency: event-to-alert at a steady rate (Kafka timestamp of the causing message to
-  the alert record's timestamp), p50 and p99 (streams/bench_latency.py);
+  the alert record's timestamp), p50 and p99 (streams/bench_latency.py), and under it the
+  inputs' delivery alone: the same stream read by a bare consumer, the worker stopped;
 - memory: state per patient (the stored record and the Python objects);
 - restart: from process start to /healthz ready with the state of many patients, the
   group join apart (streams/bench_restart.py).
@@ -40,9 +41,10 @@ from alerts.rules import RuleThresholds
 from models.errors import InvalidEvent
 from models.patient import PatientRecord
 from models.record_codec import decode_record, encode_record
-from streams.bench_latency import Latency, measure_latency
+from streams.bench_latency import Latency, measure_delivery, measure_latency
 from streams.bench_report import Target, info_rows, rate_between, render_table, target_rows
 from streams.bench_restart import Restart, measure_restart
+from streams.faust_settings import fetch_wait_ms, uses_embedded_broker
 from streams.pipeline import Pipeline, decode
 from streams.processes import WorkerProcess
 from streams.producer import kafka_producer, publish_line
@@ -271,6 +273,8 @@ def context(r: BenchResult) -> dict[str, tuple[float | None, str]]:
         "in-process decode + validation only": (r.decode_events_per_s, "events/s"),
         "latency input rate achieved": (lat and lat.rate_achieved, "events/s"),
         "event-to-alert p50": (lat and lat.p50_ms, "ms"),
+        "inputs delivered alone (bare consumer) p50": (lat and lat.delivery_p50_ms, "ms"),
+        "inputs delivered alone (bare consumer) p99": (lat and lat.delivery_p99_ms, "ms"),
         "alerts matched / expected": (
             lat and lat.alerts_matched,
             f"of {lat and lat.alerts_expected}",
@@ -335,6 +339,13 @@ def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
                 spy.wait(60)
         finally:
             worker.stop()
+        if result.latency is not None:  # the floor under it, on the same topics, no worker
+            # the worker's fetch wait; else aiokafka's 500 ms (Kafka answers once records come)
+            fetch_wait = fetch_wait_ms(settings, uses_embedded_broker(settings)) or 500
+            seconds = min(options.latency_duration_s, 10.0)
+            result.latency.delivery_p50_ms, result.latency.delivery_p99_ms = measure_delivery(
+                settings, options.latency_rate, seconds, fetch_wait
+            )
         if not options.skip_restart:
             try:  # the other figures are worth reporting even if this phase runs out of time
                 result.restart = measure_restart(

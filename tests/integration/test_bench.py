@@ -7,11 +7,13 @@ a restart that is ready with the group join inside the time to ready.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
-from streams.bench_latency import measure_latency
+from streams.bench_latency import measure_delivery, measure_latency, produce_steady
 from streams.bench_restart import measure_restart
 from streams.broker import free_port
 from streams.processes import WorkerProcess
@@ -19,6 +21,11 @@ from streams.settings import Settings
 from streams.topics import create_topics
 
 pytestmark = pytest.mark.integration
+
+
+def produce_steady_quietly(settings: Settings, rate: float, duration: float) -> None:
+    asyncio.run(produce_steady(settings, rate, duration))
+    time.sleep(1.5)  # so that they are older than anything the next phase sends
 
 
 def _settings(broker, prefix: str) -> Settings:
@@ -45,6 +52,15 @@ def test_every_alert_of_a_slow_steady_stream_is_matched_to_its_cause(broker, tmp
     assert latency.alerts_matched == latency.alerts_expected
     assert latency.complete
     assert 0 <= latency.p50_ms <= latency.p99_ms <= latency.max_ms
+
+
+def test_the_inputs_delivered_alone_are_timed_from_the_stream_sent_then(broker):
+    settings = _settings(broker, "benchdlv")
+    create_topics(settings)
+    produce_steady_quietly(settings, rate=200, duration=1)  # older records: not counted
+    p50, p99 = measure_delivery(settings, rate=100, duration=2, fetch_wait=10)
+    assert p50 is not None and p99 is not None
+    assert 0 <= p50 <= p99 < 1000  # not the seconds-old records sent before
 
 
 def test_a_restarted_worker_is_ready_after_it_has_joined_the_group(broker, tmp_path: Path):
