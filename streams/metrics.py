@@ -184,9 +184,12 @@ class Metrics:
                 self.toxicity.labels(trial, tox, grade).set(n)
 
 
-def on_study_by_days(records: Iterable[PatientRecord], as_of: float) -> dict[str, dict[str, int]]:
-    """trial_id -> days bucket -> infused patients with no ending disposition at `as_of`."""
-    counts: dict[str, dict[str, int]] = {}
+def on_study_by_days(
+    records: Iterable[PatientRecord], as_of: float, into: dict[str, dict[str, int]] | None = None
+) -> dict[str, dict[str, int]]:
+    """trial_id -> days bucket -> infused patients with no ending disposition at `as_of`
+    (added to `into`, when given, so records can be counted a slice at a time)."""
+    counts: dict[str, dict[str, int]] = {} if into is None else into
     for record in records:
         by_bucket = counts.setdefault(
             record.trial_id, dict.fromkeys(map(_bucket_name, DAY_BUCKETS), 0)
