@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from pathlib import Path
 
 from models.dlt import boundary_report
@@ -90,7 +91,8 @@ def test_the_trial_gauges_show_the_stored_records(tmp_path: Path):
     assert sample("cartwatch_toxicity_boundary_patients", observed) == 3
     assert set(worker.monitor.courses["T1"]) == set(patients)
     # from the monitor's courses, as the boundary report computes it from the records
-    status = boundary_report(worker.records("T1"), worker.settings.thresholds.toxicity)["status"]
+    toxicity = worker.settings.thresholds.toxicity
+    status = boundary_report(worker.records("T1"), toxicity, time.time())["status"]
     boundary = {"trial_id": "T1", "kind": "boundary"}
     assert sample("cartwatch_toxicity_boundary_patients", observed) == status["n_dlt"]
     assert sample("cartwatch_toxicity_boundary_patients", boundary) == status["stop_at_dlt"]
