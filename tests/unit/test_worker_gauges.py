@@ -26,6 +26,16 @@ class Clock:
         return self.now
 
 
+async def _process_acknowledged(worker: Worker, records, alerts, *events: dict) -> None:
+    """One batch of `events`, its changelog records acknowledged as they are sent."""
+    task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+    while not task.done():
+        records.ack_all()
+        alerts.ack_all()
+        await asyncio.sleep(0)
+    task.result()
+
+
 def _worker(data_dir: Path, refresh_takes: float) -> tuple[Worker, Clock, list[float], list]:
     worker = Worker(Settings(embedded_broker=False, data_dir=str(data_dir)))
     clock, trial_refreshes, consumer_ticks = Clock(), [], []
@@ -75,15 +85,7 @@ def test_the_trial_gauges_show_the_stored_records(tmp_path: Path):
     events = [infusion(at(0), patient=p) for p in patients]
     events += [crs(4, at(2 + i), patient=p, ae_id=f"{p}-crs") for i, p in enumerate(patients)]
 
-    async def run() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
-        while not task.done():
-            records.ack_all()
-            alerts.ack_all()
-            await asyncio.sleep(0)
-        task.result()
-
-    asyncio.run(run())
+    asyncio.run(_process_acknowledged(worker, records, alerts, *events))
     asyncio.run(worker._refresh_trials())
     sample = worker.metrics.registry.get_sample_value
     assert sample("cartwatch_trial_patients_infused", {"trial_id": "T1"}) == 3
@@ -161,12 +163,7 @@ def test_the_monitor_reloads_only_the_records_that_changed(tmp_path: Path):
     worker.monitor.load = spy
 
     async def batch(*events: dict) -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
-        while not task.done():
-            records.ack_all()
-            alerts.ack_all()
-            await asyncio.sleep(0)
-        task.result()
+        await _process_acknowledged(worker, records, alerts, *events)
 
     async def run() -> None:
         await batch(*[infusion(at(0), patient=p) for p in ("P1", "P2", "P3")])
