@@ -34,7 +34,7 @@ import tracemalloc
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
@@ -42,7 +42,7 @@ from alerts.rules import RuleThresholds
 from models.errors import InvalidEvent
 from models.patient import PatientRecord
 from models.record_codec import decode_record, encode_record
-from streams.bench_latency import Latency, measure_delivery, measure_latency
+from streams.bench_latency import Latency, assign_all, measure_delivery, measure_latency
 from streams.bench_report import Target, info_rows, rate_between, render_table, target_rows
 from streams.bench_restart import Restart, measure_restart
 from streams.faust_settings import fetch_wait_ms, uses_embedded_broker
@@ -137,13 +137,7 @@ def measure_raw(settings: Settings, expected: int) -> float:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
         await consumer.start()
         try:
-            tps = [
-                TopicPartition(t, p)
-                for t in settings.input_topics
-                for p in sorted(consumer.partitions_for_topic(t) or ())
-            ]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            await consumer.seek_to_beginning(*assign_all(consumer, settings.input_topics))
             n, start = 0, time.perf_counter()
             while n < expected:
                 for rows in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():

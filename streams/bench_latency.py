@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -128,6 +128,17 @@ async def produce_steady(
     return sent_at, alerting_ids, sent, achieved
 
 
+def assign_all(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Assign every partition of `topics` to `consumer` (no group); the partitions."""
+    tps = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    consumer.assign(tps)
+    return tps
+
+
 async def _read_alerts(
     settings: Settings, causes: dict[str, int], expected: int, deadline: float
 ) -> dict[str, tuple[str, int]]:
@@ -142,12 +153,7 @@ async def _read_alerts(
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await consumer.start()
     try:
-        tps = [
-            TopicPartition(settings.alerts_topic, p)
-            for p in sorted(consumer.partitions_for_topic(settings.alerts_topic) or ())
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await consumer.seek_to_beginning(*assign_all(consumer, [settings.alerts_topic]))
         found: dict[str, tuple[str, int]] = {}
         while len(found) < expected and time.monotonic() < deadline:
             for rows in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
@@ -195,13 +201,7 @@ async def _delivery(settings: Settings, rate: float, duration: float, fetch_wait
     consumer = AIOKafkaConsumer(fetch_max_wait_ms=fetch_wait, **aiokafka_options(settings))
     await consumer.start()
     try:
-        tps = [
-            TopicPartition(topic, p)
-            for topic in settings.input_topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
+        await consumer.seek_to_end(*assign_all(consumer, settings.input_topics))
         start_ms, ages = int(time.time() * 1000), []
         producing = asyncio.ensure_future(produce_steady(settings, rate, duration))
         deadline = time.monotonic() + duration + 30
