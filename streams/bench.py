@@ -46,6 +46,7 @@ from streams.bench_latency import Latency, assign_all, measure_delivery, measure
 from streams.bench_report import Target, info_rows, rate_between, render_table, target_rows
 from streams.bench_restart import Restart, measure_restart
 from streams.faust_settings import fetch_wait_ms, uses_embedded_broker
+from streams.kafka_security import aiokafka_options
 from streams.pipeline import Pipeline, decode
 from streams.processes import WorkerProcess
 from streams.producer import kafka_producer, publish_line
@@ -134,7 +135,7 @@ def measure_raw(settings: Settings, expected: int) -> float:
     """aiokafka consume + json decode of every input message, events/s."""
 
     async def go() -> float:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        consumer = AIOKafkaConsumer(**aiokafka_options(settings))
         await consumer.start()
         try:
             await consumer.seek_to_beginning(*assign_all(consumer, settings.input_topics))

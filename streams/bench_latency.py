@@ -150,7 +150,7 @@ async def _read_alerts(
     Read until every wanted cause is seen rather than up to the end offsets: the embedded
     broker's "latest" offset can be wrong (streams/faust_settings.py).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings))
     await consumer.start()
     try:
         await consumer.seek_to_beginning(*assign_all(consumer, [settings.alerts_topic]))
