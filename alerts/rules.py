@@ -13,7 +13,7 @@ from alerts.early_warnings import (
     peak_warning,
 )
 from alerts.model import Severity
-from models.astct import peak_crs_grade, peak_icans_grade
+from models.astct import CRS_CODES, ICANS_CODES, peak_crs_grade, peak_icans_grade
 from models.dlt import DltCourse, dlt_course, toxicity_status
 from models.events import Event, Lab
 from models.outcomes import counted_toxicities, worst_grade
@@ -90,11 +90,13 @@ def evaluate_icans_grade(record: PatientRecord, thresholds: RuleThresholds) -> C
     return _evaluate_grade(record, "icans_grade", "ICANS", thresholds.icans_grade_min, 1)
 
 
-def _observed(record: PatientRecord) -> Iterator[tuple[float, str, object]]:
-    """Every observation at or after the first infusion (derived grades are post-infusion)."""
+def _observed(record: PatientRecord, codes: frozenset[str]) -> Iterator[tuple[float, str, object]]:
+    """The observations of `codes` at or after the first infusion (derived grades are
+    post-infusion)."""
     t0 = min(record.infusions)
     for code, rows in record.observations.items():
-        yield from ((t, code, v) for t, v in rows if t >= t0)
+        if code in codes:
+            yield from ((t, code, v) for t, v in rows if t >= t0)
 
 
 def _derived(
@@ -111,7 +113,7 @@ def evaluate_crs_derived(record: PatientRecord, thresholds: RuleThresholds) -> C
     t0 = min(record.infusions)
     rows = record.observations.get("anti_cytokine_given", [])
     treated = min((t for t, given in rows if given and t >= t0), default=None)
-    grade = peak_crs_grade(_observed(record), treated, thresholds.crs_window_h * 3600)
+    grade = peak_crs_grade(_observed(record, CRS_CODES), treated, thresholds.crs_window_h * 3600)
     return _derived(record, "crs_derived", "CRS", grade, thresholds.crs_derived_min, 2)
 
 
@@ -119,7 +121,7 @@ def evaluate_icans_derived(record: PatientRecord, thresholds: RuleThresholds) ->
     """`icans_derived`: the ASTCT ICANS grade derived from observations reaches a new level."""
     if not record.infusions:
         return None
-    grade = peak_icans_grade(_observed(record))
+    grade = peak_icans_grade(_observed(record, ICANS_CODES))
     return _derived(record, "icans_derived", "ICANS", grade, thresholds.icans_derived_min, 1)
 
 
@@ -206,30 +208,40 @@ PATIENT_RULES = (
 # The inputs each patient rule reads besides the infusion (which moves t0 for all of them).
 # A rule's result can only change when one of its inputs does, so the engine evaluates a
 # rule only after such an event: the alerts are the same, the work per event much less.
+CRS_DERIVED_INPUTS = CRS_CODES | {"anti_cytokine_given"}  # treatment: signs without fever
 RULE_INPUTS = {
     evaluate_crs_grade: frozenset({"adverse_event"}),
     evaluate_icans_grade: frozenset({"adverse_event"}),
-    evaluate_crs_derived: frozenset({"observation"}),
-    evaluate_icans_derived: frozenset({"observation"}),
+    evaluate_crs_derived: frozenset(f"observation:{code}" for code in CRS_DERIVED_INPUTS),
+    evaluate_icans_derived: frozenset(f"observation:{code}" for code in ICANS_CODES),
     evaluate_il6_fold_rise: frozenset({"lab:IL6"}),
     evaluate_ifng_fold_rise: frozenset({"lab:IFNG"}),
     evaluate_ferritin_high: frozenset({"lab:FERRITIN"}),
     evaluate_crp_high: frozenset({"lab:CRP"}),
     evaluate_modified_easix: frozenset({"lab:LDH", "lab:CRP", "lab:PLT"}),
 }
+# input key -> the rules it feeds, in PATIENT_RULES order (the order alerts are raised in)
+_RULES_BY_INPUT: dict[str, tuple] = {}
+for _rule in PATIENT_RULES:
+    for _key in RULE_INPUTS[_rule]:
+        _RULES_BY_INPUT[_key] = (*_RULES_BY_INPUT.get(_key, ()), _rule)
 
 
 def input_key(event: Event) -> str:
-    """What kind of input an event is for the rules: its type, or `lab:<analyte>`."""
-    return f"lab:{event.analyte.value}" if isinstance(event, Lab) else event.type
+    """What kind of input an event is for the rules: its type, `lab:<analyte>` or
+    `observation:<code>`."""
+    if isinstance(event, Lab):
+        return f"lab:{event.analyte.value}"
+    if event.type == "observation":
+        return f"observation:{event.code}"  # type: ignore[union-attr]
+    return event.type
 
 
-def rules_for(event: Event) -> list:
-    """The patient rules whose result `event` can change."""
+def rules_for(event: Event) -> tuple:
+    """The patient rules whose result `event` can change, in PATIENT_RULES order."""
     if event.type == "infusion":
-        return list(PATIENT_RULES)
-    key = input_key(event)
-    return [rule for rule in PATIENT_RULES if key in RULE_INPUTS[rule]]
+        return PATIENT_RULES
+    return _RULES_BY_INPUT.get(input_key(event), ())
 
 
 TOXICITY_BOUNDARY = "toxicity_boundary"

@@ -35,17 +35,19 @@ def _factor(analyte: str, unit: str) -> float | None:
     return 1.0 if unit == canonical else equivalents.get(unit)
 
 
-def check_unit(analyte: str, unit: str) -> None:
-    """Raise InvalidUnit unless `unit` is the analyte's canonical unit or an equivalent."""
-    if _factor(analyte, unit) is None:
+def check_unit(analyte: str, unit: str) -> float:
+    """The factor from `unit` to the analyte's canonical unit; raise InvalidUnit unless
+    `unit` is that unit or an equivalent."""
+    factor = _factor(analyte, unit)
+    if factor is None:
         canonical, equivalents = _UNITS[analyte]
         accepted = ", ".join([canonical, *equivalents])
         raise InvalidUnit(f"{unit!r} is not accepted for {analyte} (accepted: {accepted})")
+    return factor
 
 
 def to_canonical(analyte: str, value: float, unit: str) -> tuple[float, str]:
     """Convert `value` in `unit` to the analyte's canonical unit, or raise InvalidUnit."""
-    check_unit(analyte, unit)
-    factor = _factor(analyte, unit)
+    factor = check_unit(analyte, unit)
     # Factor 1.0 keeps the value bit-identical; others scale it.
     return (value if factor == 1.0 else value * factor), canonical_unit(analyte)

@@ -8,6 +8,7 @@ from alerts import engine
 from alerts.rules import PATIENT_RULES, RULE_INPUTS, RuleThresholds
 from streams.replay import replay
 from streams.simulator import simulate_trial
+from tests.unit.builders import alerts_of, at, infusion, observation
 
 
 def test_every_patient_rule_declares_its_inputs():
@@ -26,3 +27,47 @@ def test_skipping_rules_an_event_cannot_change_gives_the_same_alerts(seed, monke
         a.source_event_id for a in every_rule.alerts
     ]
     assert len(skipping.alerts) > 100
+
+
+# One observation of every code the contract knows (CONTRACT 1), each pointing to a grade.
+EVERY_CODE = [
+    ("temperature_c", 38.6),
+    ("systolic_bp_mmhg", 82),
+    ("vasopressors", 1),
+    ("oxygen", {"device": "facemask", "flow_lpm": None}),
+    ("anti_cytokine_given", True),
+    ("ice_score", 5),
+    ("consciousness", "awakens_to_voice"),
+    ("seizure", "self_limiting"),
+    ("motor_weakness", True),
+    ("cerebral_edema", "diffuse"),
+]
+
+
+def test_every_observation_code_feeds_a_derived_rule():
+    fed = {key.partition(":")[2] for inputs in RULE_INPUTS.values() for key in inputs}
+    assert {code for code, _ in EVERY_CODE} <= fed
+
+
+@pytest.mark.parametrize("rotation", range(len(EVERY_CODE)))
+def test_observations_in_any_order_give_the_alerts_of_evaluating_every_rule(rotation, monkeypatch):
+    # Each code arrives first, last and in between, also before the infusion it follows.
+    codes = EVERY_CODE[rotation:] + EVERY_CODE[:rotation]
+    events = [observation(code, value, at(1, 600 * i)) for i, (code, value) in enumerate(codes)]
+    events.insert(rotation % 4, infusion(at(0)))
+    skipping = alerts_of(events)
+    monkeypatch.setattr(engine, "rules_for", lambda event: list(PATIENT_RULES))
+    every_rule = alerts_of(events)
+    assert [(a.alert_id, a.source_event_id) for a in skipping] == [
+        (a.alert_id, a.source_event_id) for a in every_rule
+    ]
+    assert {a.rule for a in skipping} == {"crs_derived", "icans_derived"}
+
+
+def test_treatment_reported_after_the_hypotension_raises_crs_derived_by_itself():
+    # T2 footnote: after anti-cytokine therapy hypotension counts without fever; the
+    # treatment's record arriving late is what completes grade 2.
+    treatment = observation("anti_cytokine_given", True, at(1), event_id="late-treatment")
+    events = [infusion(at(0)), observation("systolic_bp_mmhg", 80, at(1, 3600)), treatment]
+    (alert,) = alerts_of(events)
+    assert (alert.rule, alert.level, alert.source_event_id) == ("crs_derived", 2, "late-treatment")
