@@ -29,14 +29,19 @@ from models.units import check_unit, to_canonical
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
+def parse_timestamp(text: str) -> datetime:
+    """An RFC 3339 timestamp with offset (events, `--as-of`, `?as_of=`); ValueError if not."""
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 timestamp with offset (e.g. 2025-02-07T14:00:00+01:00)"
+        )
+    return datetime.fromisoformat(text.upper())  # t and z too
+
+
 def _rfc3339(value: object) -> object:
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 timestamp string")
-    if not _RFC3339.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not an RFC 3339 timestamp with offset (e.g. 2025-02-07T14:00:00+01:00)"
-        )
-    return datetime.fromisoformat(value.upper())  # strict mode wants a datetime; t and z too
+    return parse_timestamp(value)  # strict mode wants a datetime
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -13,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
 from models.cohort import cohort_reports
+from models.events import parse_timestamp
 from models.patient import PatientRecord
 from models.summary import patient_summary
 from streams.metrics import Metrics
@@ -60,20 +62,22 @@ def _bearer_middleware(token: SecretStr | None):
     return check
 
 
+_UNENCODED_PLUS = re.compile(r"(\d) (\d{2}:\d{2})$")
+
+
 def _parse_as_of(request: web.Request) -> datetime:
     raw = request.query.get("as_of")
     if raw is None:
         return datetime.now(UTC)
+    # A "+" typed into a URL unencoded arrives as a space: "...00:00 01:00" was "+01:00".
+    raw = _UNENCODED_PLUS.sub(r"\1+\2", raw)
     try:
-        value = datetime.fromisoformat(raw)
+        return parse_timestamp(raw)
     except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
         raise web.HTTPBadRequest(
             text='{"error": "as_of must be an RFC 3339 timestamp with offset"}',
             content_type="application/json",
-        )
-    return value
+        ) from None
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 
+from models.events import parse_timestamp
 from streams.settings import Settings
 from streams.storage.cli import add_storage_commands
 
@@ -20,11 +20,13 @@ _SETTING_OPTIONS = {
 }
 
 
-def _timestamp(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (RFC 3339 needs one)")
-    return value
+def _timestamp(text: str) -> str:
+    """An RFC 3339 timestamp with offset, kept as given (REPORT.json echoes it)."""
+    try:
+        parse_timestamp(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:

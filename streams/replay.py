@@ -13,6 +13,7 @@ from alerts.model import AlertRaised
 from alerts.rules import RuleThresholds
 from models.cohort import cohort_reports
 from models.errors import InvalidEvent
+from models.events import parse_timestamp
 from models.patient import PatientRecord
 from streams.pipeline import Pipeline, decode
 
@@ -30,8 +31,14 @@ class ReplayResult:
     records: dict[str, PatientRecord] = field(default_factory=dict)
 
 
-def replay(lines: Iterable[bytes], as_of: datetime, thresholds: RuleThresholds) -> ReplayResult:
-    """Run lines (in order) through the core; lines with occurred_at after `as_of` are skipped."""
+def replay(
+    lines: Iterable[bytes],
+    as_of: datetime,
+    thresholds: RuleThresholds,
+    as_of_text: str | None = None,
+) -> ReplayResult:
+    """Run lines (in order) through the core; lines with occurred_at after `as_of` are skipped.
+    The report's `as_of` is `as_of_text` when given (the timestamp as the caller wrote it)."""
     records: dict[str, PatientRecord] = {}
     pipeline = Pipeline(records, thresholds)
     trials = TrialMonitor(thresholds)  # trial-level rules (toxicity stopping boundary)
@@ -54,21 +61,24 @@ def replay(lines: Iterable[bytes], as_of: datetime, thresholds: RuleThresholds) 
         result.accepted += 1
         result.alerts.extend(handled.alerts)
         result.alerts.extend(trials.observe(records[handled.record_key], event))
-    result.report = full_report(records.values(), as_of)
+    result.report = full_report(records.values(), as_of, as_of_text)
     return result
 
 
-def full_report(records: Iterable[PatientRecord], as_of: datetime) -> dict:
+def full_report(
+    records: Iterable[PatientRecord], as_of: datetime, as_of_text: str | None = None
+) -> dict:
     """REPORT.json: every trial's report as of the instant (CONTRACT 5)."""
-    return {"as_of": as_of.isoformat(), "trials": cohort_reports(records, as_of.timestamp())}
+    shown = as_of_text if as_of_text is not None else as_of.isoformat()
+    return {"as_of": shown, "trials": cohort_reports(records, as_of.timestamp())}
 
 
 def replay_file(
-    events: Path, as_of: datetime, report_out: Path, alerts_out: Path, thresholds: RuleThresholds
+    events: Path, as_of: str, report_out: Path, alerts_out: Path, thresholds: RuleThresholds
 ) -> ReplayResult:
-    """Replay a JSONL file and write REPORT.json and ALERTS.jsonl."""
+    """Replay a JSONL file and write REPORT.json (its `as_of` as given) and ALERTS.jsonl."""
     with events.open("rb") as fh:
-        result = replay(fh, as_of, thresholds)
+        result = replay(fh, parse_timestamp(as_of), thresholds, as_of)
     report_out.write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
     with alerts_out.open("w", encoding="utf-8") as fh:
         for alert in result.alerts:

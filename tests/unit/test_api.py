@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
@@ -78,6 +79,20 @@ def test_the_report_has_the_contract_shape_as_of_a_given_instant():
     assert report["trial_id"] == "CART19-ALL-01"
     assert report["efficacy"]["remission"]["n"] == 0  # the marrow comes in March
     assert report["safety"]["crs"]["by_grade"]["2"] == 1
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "2025-02-08T00:00:00+01:00",  # "+" unencoded: the query string makes it a space
+        "2025-02-07T23:00:00z",  # RFC 3339 allows a lowercase z (and t), as events do
+        "2025-02-07t23:00:00Z",
+        "2025-02-07T23:00:00.000000Z",
+    ],
+)
+def test_as_of_is_read_as_events_timestamps_are_also_unencoded(as_of: str):
+    expected = _call("/trials/CART19-ALL-01/report?as_of=2025-02-08T00:00:00%2B01:00")
+    assert _call(f"/trials/CART19-ALL-01/report?as_of={as_of}") == expected
 
 
 def test_as_of_without_an_offset_is_a_clear_400():

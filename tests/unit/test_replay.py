@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from alerts.rules import RuleThresholds
 from streams.cli import main
 from streams.replay import replay
@@ -49,6 +51,27 @@ def test_invalid_lines_are_counted_with_their_line_number_and_never_fatal():
     assert result.accepted == 16
 
 
+@pytest.mark.parametrize("as_of", ["2025-06-01T00:00:00", "2025-06-01", "yesterday"])
+def test_an_as_of_without_an_offset_is_refused_by_the_command(as_of: str, tmp_path: Path, capsys):
+    out = [str(tmp_path / "r.json"), "--alerts-out", str(tmp_path / "a.jsonl")]
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", str(EXAMPLES), "--as-of", as_of, "--report-out", *out])
+    assert exit_.value.code == 2
+    assert "RFC 3339 timestamp with offset" in capsys.readouterr().err
+
+
+def test_the_as_of_is_read_as_events_timestamps_are(tmp_path: Path):
+    reports = []
+    for as_of in ("2025-06-01T02:00:00+02:00", "2025-06-01t00:00:00z", "2025-06-01 00:00:00Z"):
+        report = tmp_path / "report.json"
+        args = ["--report-out", str(report), "--alerts-out", str(tmp_path / "a.jsonl")]
+        assert main(["replay", str(EXAMPLES), "--as-of", as_of, *args]) == 0
+        written = json.loads(report.read_text())
+        assert written["as_of"] == as_of
+        reports.append(written["trials"])
+    assert reports[0] == reports[1] == reports[2]
+
+
 def test_the_command_writes_the_report_and_the_alerts(tmp_path: Path):
     report, alerts = tmp_path / "report.json", tmp_path / "alerts.jsonl"
     code = main(
@@ -65,7 +88,7 @@ def test_the_command_writes_the_report_and_the_alerts(tmp_path: Path):
     )
     assert code == 0
     written = json.loads(report.read_text())
-    assert written["as_of"] == "2025-06-01T00:00:00+00:00"
+    assert written["as_of"] == "2025-06-01T00:00:00Z"  # echoed as given
     assert [t["trial_id"] for t in written["trials"]] == ["CART19-ALL-01"]
     rules = [json.loads(line)["rule"] for line in alerts.read_text().splitlines()]
     assert rules == ["crs_derived", "crs_grade", "icans_derived", "icans_grade"]
