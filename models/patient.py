@@ -29,9 +29,9 @@ def event_key(event_id: str) -> int:
     """The 64-bit digest of an event_id that a record keeps to recognise a repeat.
 
     A record keeps 8 bytes per accepted event whatever the id's length (1-128 characters,
-    CONTRACT 1). Two different ids of one patient share a digest with probability about
-    n**2 / 2**65 for n events of that patient: about 1e-15 for 200 events, 3e-8 for a
-    million patients of a thousand events each.
+    CONTRACT 1). Two different ids share a digest with probability about n**2 / 2**65 for
+    n events: about 1e-15 for one patient's 200 events, 3e-8 for a million events of all
+    patients (the pipeline recognises an id across patients, `streams.pipeline.Pipeline`).
     """
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 

@@ -312,11 +312,13 @@ class Worker:
 
     def _reload_trial_monitor(self, records: Iterable[PatientRecord] | None = None) -> None:
         """Courses of the patients (all workers') whose record changed since the last
-        reload, and the boundary levels already alerted; without `records`, of every
+        reload, the boundary levels already alerted, and those records' event ids as seen
+        (an id another worker used is then refused here too); without `records`, of every
         patient. A record is replaced, never changed, once stored, so an unchanged one is
         the same object (one walk of 3,300 patients' courses held every event ~30 ms)."""
         if records is None:
             self._monitored.clear()
+            self.pipeline.owners.clear()  # a failed batch's claims go with its records
             records = self.store.all()
         monitored, changed = self._monitored, []
         for record in records:
@@ -324,6 +326,7 @@ class Worker:
             if monitored.get(key) is not record:
                 monitored[key] = record
                 changed.append(record)
+                self.pipeline.claim(record)
         self.monitor.load(changed)
         for alert in list(self.alert_id_to_alert.values()):
             if alert["rule"] == "toxicity_boundary":

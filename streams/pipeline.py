@@ -17,7 +17,7 @@ from alerts.rules import RuleThresholds
 from models.codec import decode_event
 from models.errors import InvalidEvent
 from models.events import Event
-from models.patient import PatientRecord
+from models.patient import PatientRecord, event_key
 
 Outcome = Literal["accepted", "duplicate", "invalid"]
 
@@ -64,6 +64,16 @@ class Pipeline:
     ) -> None:
         self.records = records
         self.thresholds = thresholds
+        # Digest of each event_id seen -> the key of the record it went to. An event_id is
+        # unique across trials and patients (CONTRACT 1-2): its second use is ignored
+        # whatever it holds, also for another patient (whose record never sees it).
+        self.owners: dict[int, str] = {}
+
+    def claim(self, record: PatientRecord) -> None:
+        """Count the events of a record stored elsewhere (restored, another worker's) as seen."""
+        key = record_key(record.trial_id, record.patient_id)
+        for digest in record.seen:
+            self.owners.setdefault(digest, key)
 
     def handle(
         self, raw: bytes, expected_type: str | None = None, now: datetime | None = None
@@ -78,6 +88,8 @@ class Pipeline:
     def apply(self, event: Event, now: datetime | None = None) -> Handled:
         """Apply a decoded event to its patient's record and evaluate the rules."""
         key = record_key(event.trial_id, event.patient_id)
+        if self.owners.setdefault(event_key(event.event_id), key) != key:
+            return Handled("duplicate", event=event, record_key=key)  # another patient's id
         record = self.records.get(key) or PatientRecord(event.trial_id, event.patient_id)
         done = process_event(record, event, self.thresholds, now)
         if done.outcome == "duplicate":
