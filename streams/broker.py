@@ -9,6 +9,7 @@ so :func:`is_embedded_broker` lets callers scope their workarounds to it.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -104,19 +105,24 @@ class EmbeddedBroker:
         """Start the broker and return once it answers a metadata request."""
         if self.running:
             return self
+        if _listening(self.host, self.port):  # another broker's answers would pass for ours
+            raise BrokerStartError(f"something already listens on {self.bootstrap}")
         log.info("starting embedded broker on %s", self.bootstrap)
         self._process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise BrokerStartError(f"embedded broker exited (port {self.port} in use?)")
-            if cluster_id(self.bootstrap, timeout_s=1.0) == EMBEDDED_CLUSTER_ID:
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise BrokerStartError(f"embedded broker did not answer within {timeout_s} s")
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if not self.running:
+                    raise BrokerStartError(f"embedded broker exited (port {self.port} in use?)")
+                if cluster_id(self.bootstrap, timeout_s=1.0) == EMBEDDED_CLUSTER_ID:
+                    return self
+                time.sleep(0.1)
+            raise BrokerStartError(f"embedded broker did not answer within {timeout_s} s")
+        except BaseException:  # not answering, Ctrl-C, SIGTERM: no broker left behind
+            self.stop()
+            raise
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker: SIGTERM, then SIGKILL if it lingers."""
@@ -150,10 +156,25 @@ class EmbeddedBroker:
 
 
 def run_broker(port: int, host: str = "127.0.0.1") -> int:
-    """Run the embedded broker in the foreground until interrupted (``cartwatch broker``)."""
-    with EmbeddedBroker(port, host) as broker:
-        log.info("embedded broker listening on %s", broker.bootstrap)
-        try:
+    """Run the embedded broker in the foreground (``cartwatch broker``) until Ctrl-C or
+    SIGTERM, which stop the broker process too."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with EmbeddedBroker(port, host) as broker:
+            log.info("embedded broker listening on %s", broker.bootstrap)
             return broker.wait()
-        except KeyboardInterrupt:
-            return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -10,7 +16,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from streams.broker import EmbeddedBroker, cluster_id, free_port, is_embedded_broker
+from streams.broker import (
+    BrokerStartError,
+    EmbeddedBroker,
+    cluster_id,
+    free_port,
+    is_embedded_broker,
+)
 from tests.integration.conftest import CreateTopics
 
 pytestmark = pytest.mark.integration
@@ -73,3 +85,28 @@ def test_a_stopped_broker_is_no_longer_running() -> None:
         assert short_lived.running
     assert not short_lived.running
     assert not is_embedded_broker(short_lived.bootstrap)
+
+
+def test_cartwatch_broker_stops_its_broker_on_sigterm(tmp_path) -> None:
+    port = free_port()
+    env = os.environ | {"CARTWATCH_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
+    command = [sys.executable, "-m", "streams.cli", "broker"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while cluster_id(f"127.0.0.1:{port}", timeout_s=1.0) != "cartwatch-embedded":
+            assert process.poll() is None and time.monotonic() < deadline, "never answered"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        process.kill()
+    # the broker process itself is gone, not only the command that started it
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_broker_will_not_start_where_another_listens(broker: EmbeddedBroker) -> None:
+    with pytest.raises(BrokerStartError, match="already listens"):
+        EmbeddedBroker(broker.port).start()
+    assert cluster_id(broker.bootstrap) == "cartwatch-embedded"  # the first one is untouched
