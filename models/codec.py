@@ -5,9 +5,11 @@ from __future__ import annotations
 from pydantic import TypeAdapter, ValidationError
 
 from models.errors import InvalidEvent
-from models.events import Event
+from models.events import CommonFields, Event
 
 _EVENT = TypeAdapter(Event)
+_COMMON = TypeAdapter(CommonFields)  # the fields every type has
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 
 
 def decode_event(raw: bytes | str) -> Event:
@@ -15,7 +17,15 @@ def decode_event(raw: bytes | str) -> Event:
     try:
         return _EVENT.validate_json(raw)
     except ValidationError as exc:
-        raise InvalidEvent([_reason(err) for err in exc.errors(include_url=False)]) from None
+        errors = exc.errors(include_url=False)
+    if any(err["type"] in _TAG_ERRORS for err in errors):
+        # With its type (or observation code) missing or unknown, pydantic checks nothing
+        # else of a message; the fields every type has are checked here too.
+        try:
+            _COMMON.validate_json(raw)
+        except ValidationError as exc:
+            errors += exc.errors(include_url=False)
+    raise InvalidEvent([_reason(err) for err in errors])
 
 
 def _reason(err: dict) -> str:

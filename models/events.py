@@ -75,7 +75,7 @@ class Analyte(StrEnum):
     MRD = "MRD"
 
 
-class _Event(BaseModel):
+class CommonFields(BaseModel):
     """Fields common to every event; unknown extra fields are ignored."""
 
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
@@ -86,14 +86,14 @@ class _Event(BaseModel):
     occurred_at: Timestamp
 
 
-class Infusion(_Event):
+class Infusion(CommonFields):
     type: Literal["infusion"]
     product: StrictStr
     dose_cells_per_kg: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     lot: StrictStr | None = None
 
 
-class Lab(_Event):
+class Lab(CommonFields):
     """One lab result; `value` and `unit` are canonical after validation."""
 
     type: Literal["lab"]
@@ -120,7 +120,7 @@ class Lab(_Event):
         return self
 
 
-class AdverseEvent(_Event):
+class AdverseEvent(CommonFields):
     type: Literal["adverse_event"]
     ae_id: Annotated[StrictStr, Field(min_length=1)]
     term: Annotated[StrictStr, Field(min_length=1)]
@@ -152,7 +152,7 @@ class OxygenSupport(BaseModel):
     flow_lpm: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
-class _Observation(_Event):
+class _Observation(CommonFields):
     type: Literal["observation"]
 
 
@@ -221,7 +221,7 @@ Observation = Annotated[
 ]
 
 
-class Disposition(_Event):
+class Disposition(CommonFields):
     type: Literal["disposition"]
     status: Literal["death", "withdrawn", "lost_to_follow_up"]
     cause: StrictStr | None = None

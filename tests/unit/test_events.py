@@ -253,6 +253,24 @@ def test_an_unknown_disposition_status_is_invalid() -> None:
 # --- every reason, every malformed message ----------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("change", "tag"),
+    [
+        ({"type": None}, "type"),  # missing
+        ({"type": "vitals"}, "type"),
+        ({"code": "heart_rate"}, "code"),
+    ],
+)
+def test_an_unknown_or_missing_type_does_not_hide_the_other_reasons(change, tag) -> None:
+    event = observation("temperature_c", 38.5, at(1)) | change
+    event = {k: v for k, v in event.items() if v is not None}
+    del event["patient_id"]
+    event["occurred_at"] = "2025-01-08T10:00:00"  # no offset
+    reasons = reasons_for(event)
+    for field in (tag, "patient_id", "occurred_at"):
+        assert any(r.startswith(f"{field}:") for r in reasons), reasons
+
+
 def test_every_bad_field_is_reported_not_only_the_first() -> None:
     event = lab("CRP", "high", at(1), event_id="", patient="P" * 65)
     event["occurred_at"] = "2025-01-08T10:00:00"
