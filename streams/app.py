@@ -222,6 +222,10 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
+        # Events read again after a crash raise their alerts again. An alert with its entry
+        # in the alert table is on the alerts topic and in the database already (the entry is
+        # written after both): it is not sent a second time.
+        batch.raised = [(a, m) for a, m in batch.raised if a.alert_id not in self.alert_id_to_alert]
         alert_writes = await self._publish(batch)
         await self._store(batch)
         # The events are acknowledged when this returns, and committed soon after: their

@@ -51,3 +51,39 @@ def test_a_batch_without_alerts_waits_for_its_record(tmp_path: Path):
         await asyncio.wait_for(task, timeout=1)
 
     asyncio.run(scenario())
+
+
+def _alerts_published(worker) -> list[bytes | None]:
+    producer = worker.app.producer.send.__self__  # the test's stand-in (worker_doubles)
+    return [key for topic, _, key, _ in producer.sent if topic == worker.settings.alerts_topic]
+
+
+def _finish(worker, changelogs, *events: dict) -> None:
+    async def run() -> None:
+        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+        while not task.done():
+            for changelog in changelogs:
+                changelog.ack_all()
+            await asyncio.sleep(0)
+        task.result()
+
+    asyncio.run(run())
+
+
+def test_an_alert_read_again_after_a_crash_is_not_sent_twice(tmp_path: Path):
+    """A crash after the alert's table entry, before the patient's record (or the offsets):
+    the restarted worker reads the events again and raises the alert again."""
+    events = (infusion(at(0)), crs(3, at(2)))
+    first, *first_changelogs = worker_with_doubles(tmp_path / "first")
+    _finish(first, first_changelogs, *events)
+    assert _alerts_published(first) == [b"P1"]
+
+    second, *second_changelogs = worker_with_doubles(tmp_path / "second")
+    second.alert_id_to_alert.data.update(first.alert_id_to_alert.data)  # the record was lost
+    _finish(second, second_changelogs, *events)
+    assert _alerts_published(second) == []
+    assert [k for _, k, *_ in second_changelogs[0].sent] == [record_key("T1", "P1")]
+
+    third, *third_changelogs = worker_with_doubles(tmp_path / "third")  # no entry: sent
+    _finish(third, third_changelogs, *events)
+    assert _alerts_published(third) == [b"P1"]
