@@ -201,10 +201,11 @@ class Worker:
     async def _process_batch(self, events: list[faust.EventT]) -> None:
         """Apply a batch, then publish, store and commit in the order that loses nothing.
 
-        Alerts and dead letters are acknowledged by the broker, then the database has
-        every row of the batch, and only then are the records (with their seen event ids
-        and alerted levels) written to the table; the offsets are committed after that.
-        A crash at any point replays the batch into idempotent writes.
+        Alerts and dead letters are acknowledged by the broker, then the alerts' entries
+        in the alert table, then the database has every row of the batch, and only then
+        are the records (with their seen event ids and alerted levels) written to the
+        table; the offsets are committed after that. A crash at any point replays the
+        batch into idempotent writes.
         """
         if not self._monitor_loaded:
             # After a start or a rebalance the tables are recovered before any event comes:
@@ -222,37 +223,37 @@ class Worker:
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]
                 batch.raised += [(a, message) for a in self.monitor.observe(record, handled.event)]
-        # Events read again after a crash raise their alerts again. An alert with its entry
-        # in the alert table is on the alerts topic and in the database already (the entry is
-        # written after both): it is not sent a second time.
-        batch.raised = [(a, m) for a, m in batch.raised if a.alert_id not in self.alert_id_to_alert]
-        alert_writes = await self._publish(batch)
+        await self._publish(batch)
         await self._store(batch)
         # The events are acknowledged when this returns, and committed soon after: their
         # changelog records must be on the broker by then (streams.tables.table_write). The
-        # alert table's entries first: a patient record that claims an alert is never on the
-        # broker without the alert's entry (a crash between would skip it for good).
-        await send_all(alert_writes, self.embedded)
+        # alert table's entries before them: a patient record that claims an alert is never
+        # on the broker without the alert's entry (a crash between would skip it for good).
         await send_all(self.store.commit(batch.touched), self.embedded)
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
 
-    async def _publish(self, batch: Batch) -> list[Outgoing]:
-        """Send the dead letters and alerts and wait for the broker; the alert table's writes.
+    async def _publish(self, batch: Batch) -> None:
+        """Send the dead letters and the alerts, wait for the broker, then write and wait
+        for the alerts' entries in the alert table.
 
         Each goes to the partition of the message that caused it: every topic has the same
         partitions, and the inputs are keyed by patient, so a patient's alerts stay in order.
+        Events read again after a crash raise their alerts again: an alert whose entry is
+        in the table is on the alerts topic already (the entry follows its acknowledgement)
+        and is not sent a second time. (Its database row is written again, a no-op.)
         """
+        new = [(a, m) for a, m in batch.raised if a.alert_id not in self.alert_id_to_alert]
         records = [self._dead_letter(message, reasons) for message, reasons in batch.invalid]
-        records += [self._alert(alert, message.partition) for alert, message in batch.raised]
+        records += [self._alert(alert, message.partition) for alert, message in new]
         await send_all(records, self.embedded)
         writes = []
-        for alert, message in batch.raised:
+        for alert, message in new:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
             self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
             value, partition = alert.model_dump(), message.partition
             writes.append(table_write(self.alert_id_to_alert, alert.alert_id, value, partition))
-        return writes
+        await send_all(writes, self.embedded)
 
     async def _store(self, batch: Batch) -> None:
         if self.writer is None:
