@@ -15,7 +15,7 @@ import pytest
 from alerts.rules import RuleThresholds
 from streams.replay import replay
 from tests.unit.builders import at, crs, infusion
-from tests.unit.worker_doubles import events_of, worker_with_doubles
+from tests.unit.worker_doubles import process, worker_with_doubles
 
 AS_OF_FAR = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -49,19 +49,7 @@ def test_the_first_use_wins_whatever_the_later_one_holds():
 
 def _run(worker, changelogs, *events: dict) -> list[str]:
     """One batch, its changelog records acknowledged; the keys of the records it stored."""
-    records = changelogs[0]
-    before = len(records.sent)
-
-    async def run() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
-        while not task.done():
-            for changelog in changelogs:
-                changelog.ack_all()
-            await asyncio.sleep(0)
-        task.result()
-
-    asyncio.run(run())
-    return [key for _, key, *_ in records.sent[before:]]
+    return process(worker, changelogs, *events)[0]
 
 
 def test_a_worker_ignores_an_id_reused_for_another_patient(tmp_path: Path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streams.pipeline import record_key
 from tests.unit.builders import at, crs, infusion
-from tests.unit.worker_doubles import events_of, settle, worker_with_doubles
+from tests.unit.worker_doubles import events_of, process, settle, worker_with_doubles
 
 
 def test_a_batch_waits_for_its_alert_entry_then_its_record(tmp_path: Path):
@@ -58,32 +58,20 @@ def _alerts_published(worker) -> list[bytes | None]:
     return [key for topic, _, key, _ in producer.sent if topic == worker.settings.alerts_topic]
 
 
-def _finish(worker, changelogs, *events: dict) -> None:
-    async def run() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
-        while not task.done():
-            for changelog in changelogs:
-                changelog.ack_all()
-            await asyncio.sleep(0)
-        task.result()
-
-    asyncio.run(run())
-
-
 def test_an_alert_read_again_after_a_crash_is_not_sent_twice(tmp_path: Path):
     """A crash after the alert's table entry, before the patient's record (or the offsets):
     the restarted worker reads the events again and raises the alert again."""
     events = (infusion(at(0)), crs(3, at(2)))
     first, *first_changelogs = worker_with_doubles(tmp_path / "first")
-    _finish(first, first_changelogs, *events)
+    process(first, first_changelogs, *events)
     assert _alerts_published(first) == [b"P1"]
 
     second, *second_changelogs = worker_with_doubles(tmp_path / "second")
     second.alert_id_to_alert.data.update(first.alert_id_to_alert.data)  # the record was lost
-    _finish(second, second_changelogs, *events)
+    process(second, second_changelogs, *events)
     assert _alerts_published(second) == []
     assert [k for _, k, *_ in second_changelogs[0].sent] == [record_key("T1", "P1")]
 
     third, *third_changelogs = worker_with_doubles(tmp_path / "third")  # no entry: sent
-    _finish(third, third_changelogs, *events)
+    process(third, third_changelogs, *events)
     assert _alerts_published(third) == [b"P1"]

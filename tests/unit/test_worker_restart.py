@@ -9,14 +9,13 @@ and crossed the boundary that the whole trial ("3 of 6") does not (seen after a 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
 
 from streams.replay import replay
 from tests.unit.builders import at, crs, infusion, lab
-from tests.unit.worker_doubles import events_of, worker_with_doubles
+from tests.unit.worker_doubles import process, worker_with_doubles
 
 SAFE = ("P1", "P2", "P3")  # infused on day 0, no DLT: evaluable on day 28
 TOXIC = ("P4", "P5", "P6")  # infused on day 30, grade 4 CRS on days 32-34
@@ -35,19 +34,7 @@ def _after_the_restart() -> list[dict]:
 
 def _processed(worker, events: list[dict], changelogs) -> list[str]:
     """Run one batch and acknowledge its changelog records; the ids of the alerts raised."""
-
-    async def run() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
-        while not task.done():
-            for changelog in changelogs:
-                changelog.ack_all()
-            await asyncio.sleep(0)
-        task.result()
-
-    alerts = changelogs[1]
-    before = len(alerts.sent)
-    asyncio.run(run())
-    return [key for _, key, *_ in alerts.sent[before:]]
+    return process(worker, changelogs, *events)[1]
 
 
 def test_a_restarted_worker_raises_the_alerts_of_an_uninterrupted_run(tmp_path: Path):

@@ -93,6 +93,23 @@ def events_of(worker: Worker, *events: dict) -> list[Event]:
     ]
 
 
+def process(worker: Worker, changelogs: list[Changelog], *events: dict) -> list[list[str]]:
+    """Run one batch of `events` to its end, acknowledging every changelog record as it is
+    sent; the keys each changelog received meanwhile (one list per changelog)."""
+    before = [len(changelog.sent) for changelog in changelogs]
+
+    async def run() -> None:
+        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+        while not task.done():
+            for changelog in changelogs:
+                changelog.ack_all()
+            await asyncio.sleep(0)
+        task.result()
+
+    asyncio.run(run())
+    return [[key for _, key, *_ in c.sent[n:]] for c, n in zip(changelogs, before, strict=True)]
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
