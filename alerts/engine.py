@@ -81,7 +81,8 @@ class TrialMonitor:
 
     Call `observe(record, event)` after every accepted event (with the patient's updated
     record); it returns the trial-level alerts that event raised. `fired` holds, per trial,
-    the level `toxicity_boundary` already fired at (restore it from the alerts on restart).
+    the level `toxicity_boundary` already fired at (a new monitor raises a crossed boundary
+    again at the trial's next event; the worker recognises it by its `alert_id`).
 
     The boundary walks every evaluable patient of the trial, so it is re-checked only when
     its input can have changed: a patient's DLT facts change where the trial's clock has

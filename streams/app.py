@@ -317,13 +317,17 @@ class Worker:
 
     def _reload_trial_monitor(self, records: Iterable[PatientRecord] | None = None) -> None:
         """Courses of the patients (all workers') whose record changed since the last
-        reload, the boundary levels already alerted, and those records' event ids as seen
-        (an id another worker used is then refused here too); without `records`, of every
-        patient. A record is replaced, never changed, once stored, so an unchanged one is
+        reload, and those records' event ids as seen (an id another worker used is then
+        refused here too); without `records`, of every patient, the boundary levels fired
+        forgotten. A record is replaced, never changed, once stored, so an unchanged one is
         the same object (one walk of 3,300 patients' courses held every event ~30 ms)."""
         if records is None:
             self._monitored.clear()
             self.pipeline.owners.clear()  # a failed batch's claims go with its records
+            # The boundary level too: re-raised, an alert already on the broker is
+            # recognised by its entry in the alert table (`_publish`) and its database row
+            # written again, so a crash before the row leaves none missing.
+            self.monitor.fired.clear()
             records = self.store.all()
         monitored, changed = self._monitored, []
         for record in records:
@@ -333,10 +337,6 @@ class Worker:
                 changed.append(record)
                 self.pipeline.claim(record)
         self.monitor.load(changed)
-        for alert in list(self.alert_id_to_alert.values()):
-            if alert["rule"] == "toxicity_boundary":
-                trial = alert["trial_id"]
-                self.monitor.fired[trial] = max(self.monitor.fired.get(trial, 0), alert["level"])
 
     def _consumer_lag(self) -> dict[tuple[str, int], int]:
         """Highwater minus committed offset of each owned input partition (Faust's view)."""

@@ -38,6 +38,7 @@ class Outgoing:
     topic: str
     partition: int
     send: Callable[[], Awaitable[Awaitable[object]]]
+    acknowledged: Callable[[], None] | None = None
 
 
 def outgoing(
@@ -47,21 +48,21 @@ def outgoing(
     key: bytes | None,
     value: bytes | None,
     headers: list[tuple[str, bytes]] | None = None,
-    before: Callable[[], None] | None = None,
+    acknowledged: Callable[[], None] | None = None,
 ) -> Outgoing:
-    """A record for `producer` to send; `before` runs just before it is sent."""
+    """A record for `producer` to send; `send_all` runs `acknowledged` once the broker has
+    acknowledged it (and every other record of that call), never when a send failed."""
 
     async def send() -> Awaitable[object]:
-        if before is not None:
-            before()
         return await producer.send(topic, key, value, partition, None, headers)
 
-    return Outgoing(topic, partition, send)
+    return Outgoing(topic, partition, send, acknowledged)
 
 
 async def send_all(records: Sequence[Outgoing], last_alone: bool) -> None:
     """Send every record and wait until the broker has acknowledged each one; with
-    `last_alone`, each partition's last record only once the others are acknowledged."""
+    `last_alone`, each partition's last record only once the others are acknowledged.
+    Then the records' `acknowledged` callbacks run, in order."""
     last: dict[tuple[str, int], int] = {}
     for index, record in enumerate(records):
         last[record.topic, record.partition] = index
@@ -69,3 +70,6 @@ async def send_all(records: Sequence[Outgoing], last_alone: bool) -> None:
     first = [await r.send() for i, r in enumerate(records) if i not in alone]
     await asyncio.gather(*first)
     await asyncio.gather(*[await records[i].send() for i in sorted(alone)])
+    for record in records:
+        if record.acknowledged is not None:
+            record.acknowledged()

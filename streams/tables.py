@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, MutableMapping
+import functools
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import faust
@@ -14,9 +15,18 @@ from streams.pipeline import trial_of_key
 from streams.sends import Outgoing, outgoing
 
 
-def table_write(table: faust.Table, key: str, value: Any, partition: int) -> Outgoing:
+def table_write(
+    table: faust.Table,
+    key: str,
+    value: Any,
+    partition: int,
+    acknowledged: Callable[[], None] | None = None,
+) -> Outgoing:
     """A table key to set, its changelog record sent to `partition` explicitly (with
-    `streams.sends.send_all`, which waits for the broker's acknowledgement).
+    `streams.sends.send_all`, which waits for the broker's acknowledgement). The key is set
+    in this worker's copy of the table (then `acknowledged` runs) only once the broker has
+    the record: after a failed send the batch is read again, and a copy that already held
+    the value would make its events look processed and the write would never be repeated.
 
     The partition is that of the input message that changed the key, so the table stays
     co-partitioned with the inputs even when writes happen after a batch of events
@@ -35,9 +45,11 @@ def table_write(table: faust.Table, key: str, value: Any, partition: int) -> Out
 
     def set_key() -> None:
         table.data[key] = value
+        if acknowledged is not None:
+            acknowledged()
 
     name = topic.get_topic_name()
-    return outgoing(table.app.producer, name, partition, key_bytes, value_bytes, before=set_key)
+    return outgoing(table.app.producer, name, partition, key_bytes, value_bytes, None, set_key)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
@@ -107,12 +119,13 @@ class TableRecords(MutableMapping[str, PatientRecord]):
 
     def commit(self, partitions: dict[str, int]) -> list[Outgoing]:
         """The pending records as table writes, each changelog record to the given
-        partition (send them before the events are acknowledged)."""
+        partition (send them with `send_all` before the events are acknowledged; a record
+        is this worker's, in `owned`, once the broker has acknowledged it)."""
         writes = []
         for key, partition in partitions.items():
             record = self.pending.pop(key)
-            writes.append(table_write(self.table, key, encode_record(record), partition))
-            self.owned[key] = record
+            own = functools.partial(self.owned.__setitem__, key, record)  # once acknowledged
+            writes.append(table_write(self.table, key, encode_record(record), partition, own))
         return writes
 
     async def decode_all(self, per_turn: int) -> None:

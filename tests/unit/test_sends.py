@@ -66,14 +66,34 @@ def test_without_last_alone_every_record_goes_at_once():
     asyncio.run(scenario())
 
 
-def test_before_runs_just_before_the_record_is_sent():
+def test_acknowledged_runs_once_every_record_is_acknowledged():
     async def scenario() -> None:
-        broker, seen = Broker(), []
-        record = outgoing(broker, "t", 0, b"k", b"v", before=lambda: seen.append(broker.sent[:]))
-        task = asyncio.ensure_future(send_all([record], last_alone=True))
+        broker, done = Broker(), []
+        sent = [
+            outgoing(broker, "t", 0, b"k", b"v", acknowledged=lambda: done.append("first")),
+            outgoing(broker, "t", 1, b"k", b"w", acknowledged=lambda: done.append("second")),
+        ]
+        task = asyncio.ensure_future(send_all(sent, last_alone=False))
         await settle()
-        assert seen == [[]] and broker.sent == [("t", 0, b"v")]
+        assert len(broker.sent) == 2 and done == []  # sent, not yet acknowledged
+        broker.acks[0].set_result(None)
+        await settle()
+        assert done == []
         broker.ack_all()
         await asyncio.wait_for(task, timeout=1)
+        assert done == ["first", "second"]
+
+    asyncio.run(scenario())
+
+
+def test_acknowledged_never_runs_when_a_send_fails():
+    async def scenario() -> None:
+        broker, done = Broker(), []
+        sent = [outgoing(broker, "t", 0, b"k", b"v", acknowledged=lambda: done.append(1))]
+        task = asyncio.ensure_future(send_all(sent, last_alone=True))
+        await settle()
+        broker.acks[0].set_exception(ConnectionError("broker gone"))
+        await asyncio.gather(task, return_exceptions=True)
+        assert isinstance(task.exception(), ConnectionError) and done == []
 
     asyncio.run(scenario())
