@@ -59,10 +59,14 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_broker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the embedded development broker in the foreground."""
-    from streams.broker import run_broker
+    from streams.broker import BrokerStartError, run_broker
 
     port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    return run_broker(port)
+    try:
+        return run_broker(port)
+    except BrokerStartError as exc:
+        print(f"cartwatch broker: {exc}", file=sys.stderr)
+        return 1
 
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:

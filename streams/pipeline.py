@@ -6,6 +6,7 @@ The worker and `cartwatch replay` both call `Pipeline.handle`; only the record s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,7 +72,7 @@ class Pipeline:
 
     def claim(self, record: PatientRecord) -> None:
         """Count the events of a record stored elsewhere (restored, another worker's) as seen."""
-        key = record_key(record.trial_id, record.patient_id)
+        key = sys.intern(record_key(record.trial_id, record.patient_id))
         for digest in record.seen:
             self.owners.setdefault(digest, key)
 
@@ -87,7 +88,7 @@ class Pipeline:
 
     def apply(self, event: Event, now: datetime | None = None) -> Handled:
         """Apply a decoded event to its patient's record and evaluate the rules."""
-        key = record_key(event.trial_id, event.patient_id)
+        key = sys.intern(record_key(event.trial_id, event.patient_id))  # one str per patient
         if self.owners.setdefault(event_key(event.event_id), key) != key:
             return Handled("duplicate", event=event, record_key=key)  # another patient's id
         record = self.records.get(key) or PatientRecord(event.trial_id, event.patient_id)

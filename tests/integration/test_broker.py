@@ -109,4 +109,9 @@ def test_cartwatch_broker_stops_its_broker_on_sigterm(tmp_path) -> None:
 def test_a_broker_will_not_start_where_another_listens(broker: EmbeddedBroker) -> None:
     with pytest.raises(BrokerStartError, match="already listens"):
         EmbeddedBroker(broker.port).start()
+    env = os.environ | {"CARTWATCH_KAFKA_BOOTSTRAP": broker.bootstrap}
+    command = [sys.executable, "-m", "streams.cli", "broker"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "already listens" in done.stderr
+    assert "Traceback" not in done.stderr
     assert cluster_id(broker.bootstrap) == "cartwatch-embedded"  # the first one is untouched
