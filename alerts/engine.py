@@ -95,13 +95,22 @@ class TrialMonitor:
         self.config = thresholds.toxicity
         self.courses: dict[str, dict[str, DltCourse]] = {}
         self.fired: dict[str, int] = {}
+        self._arrivals: dict[tuple[str, str], int] = {}  # of the record each course is from
         self._clock: dict[str, float] = {}
         self._due: dict[str, list[tuple[float, str]]] = {}  # heap of (evaluable time, patient)
         self._dirty: set[str] = set()
 
     def load(self, records: Iterable[PatientRecord]) -> None:
-        """Rebuild the courses from stored records (worker start-up, other workers' patients)."""
+        """Rebuild the courses from stored records (worker start-up, other workers' patients).
+
+        A record older than the one a course already comes from (fewer accepted events: the
+        stored version of a patient whose newer record is still on its way to the broker) is
+        passed over: the course never goes back."""
         for record in records:
+            key = (record.trial_id, record.patient_id)
+            if record.arrivals < self._arrivals.get(key, 0):
+                continue
+            self._arrivals[key] = record.arrivals
             course = dlt_course(record, self.config)
             if course is not None:
                 self.courses.setdefault(record.trial_id, {})[record.patient_id] = course
@@ -122,6 +131,7 @@ class TrialMonitor:
     ) -> list[AlertRaised]:
         """Re-evaluate the record's trial after `event` was applied to `record`."""
         trial_id, patient = record.trial_id, record.patient_id
+        self._arrivals[trial_id, patient] = record.arrivals
         trial = self.courses.setdefault(trial_id, {})
         old = trial.get(patient)
         course = self._course(record, event, old)

@@ -324,10 +324,11 @@ class Worker:
         if records is None:
             self._monitored.clear()
             self.pipeline.owners.clear()  # a failed batch's claims go with its records
-            # The boundary level too: re-raised, an alert already on the broker is
-            # recognised by its entry in the alert table (`_publish`) and its database row
-            # written again, so a crash before the row leaves none missing.
-            self.monitor.fired.clear()
+            # A new monitor: a failed batch's courses and boundary levels go too. A boundary
+            # alert raised again is recognised by its entry in the alert table (`_publish`)
+            # and its database row written again, so a crash before the row leaves none
+            # missing.
+            self.monitor = TrialMonitor(self.settings.thresholds)
             records = self.store.all()
         monitored, changed = self._monitored, []
         for record in records:

@@ -8,14 +8,15 @@ import itertools
 import time
 from pathlib import Path
 
+from alerts.engine import TrialMonitor
 from models.dlt import boundary_report
 from models.patient import PatientRecord
 from models.record_codec import encode_record
 from streams.app import GAUGE_PAUSE_FACTOR, Worker
 from streams.pipeline import record_key
 from streams.settings import Settings
-from tests.unit.builders import at, crs, decode, infusion
-from tests.unit.worker_doubles import events_of, worker_with_doubles
+from tests.unit.builders import at, crs, decode, infusion, lab
+from tests.unit.worker_doubles import events_of, process, worker_with_doubles
 
 
 class Clock:
@@ -149,18 +150,18 @@ def test_the_trial_figures_give_the_event_loop_turns_and_count_every_patient(tmp
     assert sample("cartwatch_trial_patients_infused", infused) == 1200
 
 
-def test_the_monitor_reloads_only_the_records_that_changed(tmp_path: Path):
+def test_the_monitor_reloads_only_the_records_that_changed(tmp_path: Path, monkeypatch):
     """A walk of every patient's course held every event ~30 ms at 3,300 patients."""
     worker, records, alerts = worker_with_doubles(tmp_path)
     loaded: list[list[str]] = []
-    load = worker.monitor.load
+    load = TrialMonitor.load
 
-    def spy(changed):
+    def spy(monitor, changed):
         changed = list(changed)
         loaded.append(sorted(r.patient_id for r in changed))
-        load(changed)
+        load(monitor, changed)
 
-    worker.monitor.load = spy
+    monkeypatch.setattr(TrialMonitor, "load", spy)
 
     async def batch(*events: dict) -> None:
         await _process_acknowledged(worker, records, alerts, *events)
@@ -179,3 +180,41 @@ def test_the_monitor_reloads_only_the_records_that_changed(tmp_path: Path):
         worker.monitor.courses["T1"]["P2"].last_event
         > worker.monitor.courses["T1"]["P1"].last_event
     )
+
+
+def test_a_refresh_during_a_batchs_sends_never_takes_the_monitor_back(tmp_path: Path):
+    """A refresh between a batch's awaits lists the stored records, older than those the
+    batch observed (its records are not yet acknowledged): loading them over the batch's
+    courses lost three DLTs, and the boundary crossing of the next batch (found by a
+    second reviewer)."""
+    safe, toxic = ("P1", "P2", "P3"), ("P4", "P5", "P6")
+    before = [
+        *(infusion(at(0), patient=p) for p in safe),
+        lab("CRP", 5.0, at(29), patient="P1"),
+        *(infusion(at(30), patient=p) for p in toxic),
+        infusion(at(0), patient="P7"),
+    ]
+    first = [crs(4, at(1), patient="P7"), crs(4, at(2), patient="P1"), crs(4, at(32), patient="P4")]
+    second = [crs(4, at(33), patient="P5"), crs(4, at(34), patient="P6")]
+    worker, records, alerts = worker_with_doubles(tmp_path)
+    process(worker, [records, alerts], *before)
+
+    async def first_batch_with_a_refresh_in_its_sends() -> None:
+        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *first)))
+        refreshed = False
+        while not task.done():
+            alerts.ack_all()
+            if any(not future.done() for *_, future in records.sent):
+                if not refreshed:
+                    await worker._refresh_trials()
+                    refreshed = True
+                records.ack_all()
+            await asyncio.sleep(0)
+        task.result()
+        assert refreshed
+
+    asyncio.run(first_batch_with_a_refresh_in_its_sends())
+    courses = worker.monitor.courses["T1"]
+    assert sorted(p for p, c in courses.items() if c.dlt_at is not None) == ["P1", "P4", "P7"]
+    _, entries = process(worker, [records, alerts], *second)
+    assert "T1::toxicity_boundary:1" in entries
