@@ -36,9 +36,11 @@ def process_event(
     event: Event,
     thresholds: RuleThresholds,
     detected_at: datetime | None = None,
+    digest: int | None = None,
 ) -> Processed:
-    """Apply `event` to the patient's record, then evaluate every patient rule on it."""
-    if not record.apply(event):
+    """Apply `event` to the patient's record, then evaluate every patient rule on it
+    (`digest`: its `event_key`, when the caller has it already)."""
+    if not record.apply(event, digest):
         return Processed("duplicate")
     now = detected_at or datetime.now(UTC)  # one detection instant for the event's alerts
     alerts = []

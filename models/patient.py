@@ -70,9 +70,10 @@ class PatientRecord:
     alerted: dict[str, int] = field(default_factory=dict)
     observations: dict[str, list[tuple[float, ObservationValue]]] = field(default_factory=dict)
 
-    def apply(self, event: Event) -> bool:
-        """Add one event; False (and no change) when its event_id was already seen."""
-        key = event_key(event.event_id)
+    def apply(self, event: Event, digest: int | None = None) -> bool:
+        """Add one event; False (and no change) when its event_id was already seen.
+        `digest` is its `event_key`, when the caller has it already."""
+        key = event_key(event.event_id) if digest is None else digest
         if key in self.seen:
             return False
         self.seen.add(key)

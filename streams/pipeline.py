@@ -89,10 +89,11 @@ class Pipeline:
     def apply(self, event: Event, now: datetime | None = None) -> Handled:
         """Apply a decoded event to its patient's record and evaluate the rules."""
         key = sys.intern(record_key(event.trial_id, event.patient_id))  # one str per patient
-        if self.owners.setdefault(event_key(event.event_id), key) != key:
+        digest = event_key(event.event_id)
+        if self.owners.setdefault(digest, key) != key:
             return Handled("duplicate", event=event, record_key=key)  # another patient's id
         record = self.records.get(key) or PatientRecord(event.trial_id, event.patient_id)
-        done = process_event(record, event, self.thresholds, now)
+        done = process_event(record, event, self.thresholds, now, digest)
         if done.outcome == "duplicate":
             return Handled("duplicate", event=event, record_key=key)
         self.records[key] = record

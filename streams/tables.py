@@ -49,7 +49,8 @@ def table_write(
             acknowledged()
 
     name = topic.get_topic_name()
-    return outgoing(table.app.producer, name, partition, key_bytes, value_bytes, None, set_key)
+    producer = table.app.producer
+    return outgoing(producer, name, partition, key_bytes, value_bytes, acknowledged=set_key)
 
 
 class TableRecords(MutableMapping[str, PatientRecord]):
@@ -61,7 +62,7 @@ class TableRecords(MutableMapping[str, PatientRecord]):
     partitions may move and recovery brings the table up to date). Other records are
     parsed from the table's bytes and cached until the table holds other bytes for the
     key. Writes wait in `pending` until `commit`, which the agent calls once the alerts
-    they caused are acknowledged.
+    they caused are acknowledged; a committed record is `owned` once the broker has it.
     """
 
     def __init__(self, table: faust.Table) -> None:
