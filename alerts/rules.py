@@ -13,7 +13,14 @@ from alerts.early_warnings import (
     peak_warning,
 )
 from alerts.model import Severity
-from models.astct import CRS_CODES, ICANS_CODES, peak_crs_grade, peak_icans_grade
+from models.astct import (
+    CRS_CODES,
+    ICANS_CODES,
+    crs_sign_of,
+    icans_domain_grade,
+    peak_crs_grade,
+    peak_icans_grade,
+)
 from models.dlt import DltCourse, dlt_course, toxicity_status
 from models.events import Event, Lab
 from models.outcomes import counted_toxicities, worst_grade
@@ -228,12 +235,25 @@ for _rule in PATIENT_RULES:
 
 
 def input_key(event: Event) -> str:
-    """What kind of input an event is for the rules: its type, `lab:<analyte>` or
-    `observation:<code>`."""
+    """What kind of input an event is for the rules: its type, `lab:<analyte>`,
+    `observation:<code>`, or `observation:no_sign` for an observation that points to no
+    CRS or ICANS sign (a normal temperature, an ICE score of 10, no treatment given): the
+    derived grades read only signs, so such an observation cannot change them."""
     if isinstance(event, Lab):
         return f"lab:{event.analyte.value}"
     if event.type == "observation":
-        return f"observation:{event.code}"  # type: ignore[union-attr]
+        code, value = event.code, event.value  # type: ignore[union-attr]
+        if code == "oxygen":
+            value = (value.device, value.flow_lpm)
+        if code in CRS_CODES:
+            signed = crs_sign_of(code, value) > 0
+        elif code in ICANS_CODES:
+            signed = icans_domain_grade(code, value) > 0
+        elif code == "anti_cytokine_given":
+            signed = value is True
+        else:
+            signed = True
+        return f"observation:{code}" if signed else "observation:no_sign"
     return event.type
 
 

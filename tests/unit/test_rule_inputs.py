@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from alerts import engine
-from alerts.rules import PATIENT_RULES, RULE_INPUTS, RuleThresholds
+from alerts.rules import PATIENT_RULES, RULE_INPUTS, RuleThresholds, rules_for
+from models.codec import decode_event
 from streams.replay import replay
 from streams.simulator import simulate_trial
 from tests.unit.builders import alerts_of, at, infusion, observation
@@ -71,3 +74,47 @@ def test_treatment_reported_after_the_hypotension_raises_crs_derived_by_itself()
     events = [infusion(at(0)), observation("systolic_bp_mmhg", 80, at(1, 3600)), treatment]
     (alert,) = alerts_of(events)
     assert (alert.rule, alert.level, alert.source_event_id) == ("crs_derived", 2, "late-treatment")
+
+
+# Observations within normal limits: no CRS sign (Table 2) and no ICANS domain (Table 5).
+NO_SIGN = [
+    ("temperature_c", 37.9),
+    ("systolic_bp_mmhg", 90),
+    ("vasopressors", 0),
+    ("oxygen", {"device": "room_air", "flow_lpm": None}),
+    ("anti_cytokine_given", False),
+    ("ice_score", 10),
+    ("consciousness", "awake"),
+    ("seizure", "none"),
+    ("motor_weakness", False),
+    ("cerebral_edema", "none"),
+]
+
+
+def _decoded(message: dict):
+    return decode_event(json.dumps(message))
+
+
+@pytest.mark.parametrize(("code", "value"), NO_SIGN)
+def test_an_observation_pointing_to_no_sign_evaluates_no_rule(code, value):
+    assert rules_for(_decoded(observation(code, value, at(1)))) == ()
+
+
+@pytest.mark.parametrize(("code", "value"), EVERY_CODE)
+def test_an_observation_pointing_to_a_sign_evaluates_its_derived_rule(code, value):
+    (rule,) = rules_for(_decoded(observation(code, value, at(1))))
+    assert rule.__name__ in {"evaluate_crs_derived", "evaluate_icans_derived"}
+
+
+def test_normal_observations_between_signs_give_the_alerts_of_evaluating_every_rule(monkeypatch):
+    # A sign-free observation between two signs and after a treatment changes no grade.
+    normal = [observation(c, v, at(1, 60 * i), event_id=f"n{i}") for i, (c, v) in enumerate(NO_SIGN)]
+    events = [infusion(at(0)), *normal[:5], observation("temperature_c", 39, at(1, 900))]
+    events += [*normal[5:], observation("oxygen", {"device": "facemask", "flow_lpm": 8}, at(1))]
+    skipping = alerts_of(events)
+    monkeypatch.setattr(engine, "rules_for", lambda event: list(PATIENT_RULES))
+    every_rule = alerts_of(events)
+    assert [(a.alert_id, a.source_event_id) for a in skipping] == [
+        (a.alert_id, a.source_event_id) for a in every_rule
+    ]
+    assert [a.level for a in skipping] == [3]
