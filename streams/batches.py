@@ -11,15 +11,23 @@ and an idle worker answers within `within`, as with it short.
 Acknowledgements are Faust's: the events of a batch are acknowledged when the agent asks
 for the next batch or the generator closes, also after the agent raised (see
 `streams.app.withhold_acks`). Events buffered and never yielded when the generator closes
-are handed to `unprocessed`, so the agent can have them read again.
+are handed to `unprocessed`, so the agent can have them read again, and so is every event
+the stream goes on reading after that: Faust restarts a crashed agent on the same stream,
+whose reading task never stops, and with no processor to take them and its acknowledgements
+back on it would acknowledge them unprocessed until the new agent's `take_ready` takes over
+(events lost, seen with a dead letter that could not be sent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable
 
 import faust
+
+# stream -> the processor handing its events back between two `take_ready`s on it
+_HANDING_BACK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 async def take_ready(
@@ -31,7 +39,8 @@ async def take_ready(
     """Yield lists of up to `max_` events: what is buffered, or after `within` when idle.
 
     Close it (`aclose`) when the agent stops early: the events still buffered then, never
-    yielded, go to `unprocessed` (never acknowledged here).
+    yielded, go to `unprocessed` (never acknowledged here), and so does every event the
+    stream reads after that, until the next `take_ready` on the stream.
     """
     buffer: list[faust.EventT] = []
     ready, room = asyncio.Event(), asyncio.Event()
@@ -48,6 +57,9 @@ async def take_ready(
             await stream.wait(room)
         return value
 
+    handing_back = _HANDING_BACK.pop(stream, None)  # an earlier take_ready's, now ours
+    if handing_back is not None:
+        stream._processors.remove(handing_back)
     acks_were = stream.enable_acks
     stream.enable_acks = False  # acknowledged below, once the agent is done with them
     stream.add_processor(add_to_buffer)
@@ -70,8 +82,26 @@ async def take_ready(
                 for event in batch:
                     await stream.ack(event)
     finally:
-        stream.enable_acks = acks_were
         stream._processors.remove(add_to_buffer)
         room.set()  # a stream waiting for room goes on: its events are in `buffer`
-        if buffer and unprocessed is not None:
-            unprocessed(list(buffer))
+        if unprocessed is None:
+            stream.enable_acks = acks_were
+        else:
+            if buffer:
+                unprocessed(list(buffer))
+            # Acknowledgements stay off: what the stream reads from now on is handed back
+            # too, until a new take_ready on this stream takes over.
+            _HANDING_BACK[stream] = hand_back = _hand_back(stream, unprocessed)
+            stream.add_processor(hand_back)
+
+
+def _hand_back(
+    stream: faust.StreamT, unprocessed: Callable[[list[faust.EventT]], None]
+) -> Callable[[object], object]:
+    def hand_back(value: object) -> object:
+        event = stream.current_event
+        if event is not None:
+            unprocessed([event])
+        return value
+
+    return hand_back

@@ -108,8 +108,11 @@ def test_every_event_of_a_batch_is_acknowledged_once_the_agent_asks_for_the_next
     assert seen == [("processed", 7), ("acked", 7), ("processed", 8), ("acked", 8)]
 
 
-def test_events_buffered_when_the_agent_stops_are_handed_back_unacknowledged():
+def test_events_buffered_or_read_after_the_agent_stops_are_handed_back_unacknowledged():
+    # Faust restarts a crashed agent on the same stream, whose reading goes on meanwhile:
+    # what it reads before the new agent's take_ready is handed back, never acknowledged.
     app, seen, left, release = _app(), [], [], asyncio.Event()
+    restart, restarted = asyncio.Event(), asyncio.Event()
 
     async def collect(stream: faust.StreamT) -> None:
         async def ack(event: faust.EventT) -> bool:
@@ -127,6 +130,11 @@ def test_events_buffered_when_the_agent_stops_are_handed_back_unacknowledged():
         finally:
             await batches.aclose()
         seen.append(("processors", len(stream._processors) - processors, stream.enable_acks))
+        await restart.wait()  # meanwhile 10 is read
+        async for batch in take_ready(stream, 100, 0.01, lambda events: left.extend(events)):
+            seen.extend(("processed", event.value) for event in batch)
+            seen.append(("processors", len(stream._processors) - processors, stream.enable_acks))
+            restarted.set()
 
     agent = app.agent(name="collect")(collect)
 
@@ -138,8 +146,17 @@ def test_events_buffered_when_the_agent_stops_are_handed_back_unacknowledged():
             await running.put(9)
             release.set()
             await _until(lambda: seen[-1][0] == "processors")
+            await running.put(10)
+            await _until(lambda: len(left) == 3)
+            restart.set()
+            await asyncio.sleep(0.05)
+            await running.put(11)
+            await restarted.wait()
 
     asyncio.run(asyncio.wait_for(go(), 10))
     assert seen[:2] == [("processed", 7), ("acked", 7)]
-    assert [event.value for event in left] == [8, 9]  # never acknowledged here
-    assert seen[2] == ("processors", 0, True)  # the buffering processor gone, acks as before
+    assert [event.value for event in left] == [8, 9, 10]  # never acknowledged, never processed
+    assert seen[2] == ("processors", 1, False)  # buffering gone; handing back, acks off
+    # the new take_ready's: 11 only, processed then acknowledged; the handing back gone
+    assert seen[3:] == [("processed", 11), ("processors", 1, False), ("acked", 11)]
+    assert all(not event.message.acked for event in left)
