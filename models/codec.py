@@ -25,7 +25,22 @@ def decode_event(raw: bytes | str) -> Event:
             _COMMON.validate_json(raw)
         except ValidationError as exc:
             errors += exc.errors(include_url=False)
-    raise InvalidEvent([_reason(err) for err in errors])
+    reasons = [_clip(_reason(err)) for err in errors[:MAX_REASONS]]
+    if len(errors) > MAX_REASONS:
+        reasons.append(f"... and {len(errors) - MAX_REASONS} more reasons of the same kinds")
+    raise InvalidEvent(reasons)
+
+
+# A reason quotes what it names (an unknown type, unit...): however large the message, its
+# reasons stay small enough for a dead letter's headers and the database.
+MAX_REASONS = 50
+MAX_REASON_CHARS = 500
+
+
+def _clip(reason: str) -> str:
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    return f"{reason[:MAX_REASON_CHARS]}... ({len(reason) - MAX_REASON_CHARS} characters more)"
 
 
 def _reason(err: dict) -> str:

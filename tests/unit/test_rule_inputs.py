@@ -108,7 +108,9 @@ def test_an_observation_pointing_to_a_sign_evaluates_its_derived_rule(code, valu
 
 def test_normal_observations_between_signs_give_the_alerts_of_evaluating_every_rule(monkeypatch):
     # A sign-free observation between two signs and after a treatment changes no grade.
-    normal = [observation(c, v, at(1, 60 * i), event_id=f"n{i}") for i, (c, v) in enumerate(NO_SIGN)]
+    normal = [
+        observation(c, v, at(1, 60 * i), event_id=f"n{i}") for i, (c, v) in enumerate(NO_SIGN)
+    ]
     events = [infusion(at(0)), *normal[:5], observation("temperature_c", 39, at(1, 900))]
     events += [*normal[5:], observation("oxygen", {"device": "facemask", "flow_lpm": 8}, at(1))]
     skipping = alerts_of(events)

@@ -56,11 +56,13 @@ class Producer:
     def __init__(self, changelogs: dict[str, Changelog]) -> None:
         self.changelogs = changelogs
         self.sent: list[tuple[str, int, bytes | None, bytes]] = []
+        self.headers: list[list[tuple[str, bytes]] | None] = []  # of each record in `sent`
 
     async def send(self, topic, key, value, partition, timestamp, headers) -> asyncio.Future:
         if topic in self.changelogs:
             return self.changelogs[topic].send(partition, key, value)
         self.sent.append((topic, partition, key, value))
+        self.headers.append(headers)
         future = asyncio.get_running_loop().create_future()
         future.set_result(None)
         return future

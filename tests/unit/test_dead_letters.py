@@ -1,0 +1,84 @@
+"""A dead letter always fits on its topic: reasons of bounded size, and an original too large
+to travel with its headers is kept in the database and named in a header instead."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from models.codec import MAX_REASON_CHARS, MAX_REASONS, decode_event
+from models.errors import InvalidEvent
+from streams.app import Batch
+from streams.deadletter import dead_letter_headers, dead_letter_value, read_dead_letter_headers
+from streams.storage.items import DeadLetter
+from tests.unit.builders import at, infusion
+from tests.unit.worker_doubles import Event, Message, worker_with_doubles
+
+
+def test_a_reason_quoting_a_huge_value_is_clipped():
+    with pytest.raises(InvalidEvent) as caught:
+        decode_event(json.dumps({**infusion(at(0)), "type": "x" * 100_000}))
+    assert all(len(reason) < MAX_REASON_CHARS + 50 for reason in caught.value.reasons)
+    assert any("characters more" in reason for reason in caught.value.reasons)
+
+
+def test_thousands_of_failures_give_a_bounded_list_that_says_how_many_more():
+    message = {
+        "event_id": "e1",
+        "type": "adverse_event",
+        "trial_id": "T1",
+        "patient_id": "P1",
+        "occurred_at": at(1),
+        "ae_id": "a1",
+        "term": "CRS",
+        "grade": 2,
+        "onset_at": at(1),
+        "treatments": list(range(1_000)),  # a thousand non-strings
+    }
+    with pytest.raises(InvalidEvent) as caught:
+        decode_event(json.dumps(message))
+    reasons = caught.value.reasons
+    assert len(reasons) == MAX_REASONS + 1
+    assert reasons[-1] == f"... and {1_000 - MAX_REASONS} more reasons of the same kinds"
+
+
+def test_an_original_that_fits_travels_whole():
+    headers = dead_letter_headers("t", 0, 5, ["why"])
+    assert dead_letter_value(b"k", b"x" * 1_000, headers, 1_000_000) == b"x" * 1_000
+    assert read_dead_letter_headers(headers)["value_omitted"] is None
+
+
+def test_an_original_too_large_with_its_headers_is_omitted_and_named():
+    headers = dead_letter_headers("t", 0, 5, ["why"])
+    assert dead_letter_value(b"k", b"x" * 999_500, headers, 1_000_000) is None
+    note = read_dead_letter_headers(headers)["value_omitted"]
+    assert note.startswith("999500 bytes, too large for the topic; kept in the database")
+
+
+def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_to_forward(
+    tmp_path: Path,
+):
+    # 1,048,391 bytes went onto the input topic; with the headers it no longer fit in the
+    # producer's request, the send failed and the batch with it, again and again.
+    worker, *_ = worker_with_doubles(tmp_path)
+    producer = worker.app.producer.send.__self__
+    huge = b'{"junk": "' + b"y" * 1_048_380 + b"!"
+    labs = next(t for t, kind in worker.type_by_topic.items() if kind == "lab")
+    event = Event(huge, Message(labs, 1, 0, b"P1", huge))
+    asyncio.run(worker._process_batch([event]))
+    ((topic, partition, key, value),) = producer.sent
+    headers = read_dead_letter_headers(producer.headers[0])
+    assert (topic, partition, key, value) == (worker.settings.dead_letter_topic, 1, b"P1", None)
+    assert headers["offset"] == 0 and headers["reasons"][0].startswith("not valid JSON")
+    assert headers["value_omitted"].startswith(f"{len(huge)} bytes")
+    rows = [item for item in _batch_rows(worker, event) if isinstance(item, DeadLetter)]
+    assert [row.value for row in rows] == [huge]  # the database keeps the bytes
+
+
+def _batch_rows(worker, event):
+    batch = Batch()
+    batch.add(worker.pipeline.handle(event.value, "lab"), event.message)
+    return list(batch.storage_items(worker.store))
