@@ -15,9 +15,13 @@ _TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 def decode_event(raw: bytes | str) -> Event:
     """Parse and validate one message; raise InvalidEvent with every reason it breaks."""
     try:
-        return _EVENT.validate_json(raw)
+        event = _EVENT.validate_json(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
+    else:
+        if (b"\\u0000" if isinstance(raw, bytes) else "\\u0000") in raw:
+            _refuse_nul(event)
+        return event
     if any(err["type"] in _TAG_ERRORS for err in errors):
         # With its type (or observation code) missing or unknown, pydantic checks nothing
         # else of a message; the fields every type has are checked here too.
@@ -41,6 +45,21 @@ def _clip(reason: str) -> str:
     if len(reason) <= MAX_REASON_CHARS:
         return reason
     return f"{reason[:MAX_REASON_CHARS]}... ({len(reason) - MAX_REASON_CHARS} characters more)"
+
+
+def _refuse_nul(event: Event) -> None:
+    """No text may hold U+0000: no identifier or term has one, and PostgreSQL can store
+    none (a worker's database rows would fail for ever)."""
+    fields = [
+        name
+        for name, value in event
+        if (isinstance(value, str) and "\x00" in value)
+        or (isinstance(value, list) and any("\x00" in v for v in value))
+    ]
+    if fields:
+        raise InvalidEvent(
+            [f"{name}: must not contain the NUL character (U+0000)" for name in fields]
+        )
 
 
 def _reason(err: dict) -> str:

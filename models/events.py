@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -35,7 +35,15 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(
             f"{text!r} is not an RFC 3339 timestamp with offset (e.g. 2025-02-07T14:00:00+01:00)"
         )
-    return datetime.fromisoformat(text.upper())  # t and z too
+    moment = datetime.fromisoformat(text.upper())  # t and z too
+    if moment.year in (1, 9999):  # an offset can carry it past what a datetime holds in UTC
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                f"{text!r} is out of range: before 0001-01-01 or after 9999-12-31 in UTC"
+            ) from None
+    return moment
 
 
 def _rfc3339(value: object) -> object:

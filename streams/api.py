@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -62,6 +63,19 @@ def _bearer_middleware(token: SecretStr | None):
     return check
 
 
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors aiohttp raises by itself (an unknown path, a method a path does not take) in
+    JSON too, as every answer of this API."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        kept = {name: exc.headers[name] for name in ("Allow",) if name in exc.headers}
+        return web.json_response({"error": exc.reason.lower()}, status=exc.status, headers=kept)
+
+
 _UNENCODED_PLUS = re.compile(r"(\d) (\d{2}:\d{2})$")
 
 
@@ -73,10 +87,9 @@ def _parse_as_of(request: web.Request) -> datetime:
     raw = _UNENCODED_PLUS.sub(r"\1+\2", raw)
     try:
         return parse_timestamp(raw)
-    except ValueError:
+    except ValueError as exc:
         raise web.HTTPBadRequest(
-            text='{"error": "as_of must be an RFC 3339 timestamp with offset"}',
-            content_type="application/json",
+            text=json.dumps({"error": f"as_of: {exc}"}), content_type="application/json"
         ) from None
 
 
@@ -101,6 +114,11 @@ async def _acknowledgement(request: web.Request) -> tuple[str, str | None]:
     if note is not None and not isinstance(note, str):
         raise web.HTTPBadRequest(
             text='{"error": "\\"note\\" must be a string"}', content_type="application/json"
+        )
+    if "\x00" in by or (note is not None and "\x00" in note):  # the database stores no NUL
+        raise web.HTTPBadRequest(
+            text='{"error": "\\"by\\" and \\"note\\" must not contain the NUL character"}',
+            content_type="application/json",
         )
     return by.strip(), note
 
@@ -184,6 +202,8 @@ def build_api(
         from streams.storage.operations import acknowledge_alert
 
         alert_id = request.match_info["alert_id"]
+        if "\x00" in alert_id:  # no alert has one (CONTRACT 1 ids hold none, models/codec.py)
+            return _error(404, "unknown alert")
         try:
             alert = await asyncio.to_thread(
                 acknowledge_alert, engine, alert_id, actor=by, note=note
@@ -205,6 +225,6 @@ def build_api(
         rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
         return web.json_response({"dead_letters": rows})
 
-    app = web.Application(middlewares=[_bearer_middleware(token)])
+    app = web.Application(middlewares=[_json_errors, _bearer_middleware(token)])
     app.add_routes(routes)
     return app

@@ -101,6 +101,34 @@ def test_as_of_without_an_offset_is_a_clear_400():
     assert "offset" in body
 
 
+@pytest.mark.parametrize("as_of", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00%2B14:00"])
+def test_as_of_beyond_the_years_1_to_9999_in_utc_is_a_clear_400(as_of: str):
+    for path in ("report", "patients/S01-0007", "toxicity-boundary"):
+        status, body = _call(f"/trials/CART19-ALL-01/{path}?as_of={as_of}")
+        assert (status, json.loads(body)["error"][:8]) == (400, "as_of: '")
+        assert "out of range" in body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nonexistent", 404),
+        ("GET", "/trials/T/patients/S/01", 404),
+        ("POST", "/trials", 405),
+    ],
+)
+def test_errors_aiohttp_raises_itself_are_json_too(method: str, path: str, status: int):
+    async def go():
+        app = build_api(ExampleView(), Metrics(CollectorRegistry()), None)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.request(method, path)
+            return response.status, response.content_type, await response.json()
+
+    answer, content_type, body = asyncio.run(go())
+    assert (answer, content_type) == (status, "application/json")
+    assert body["error"] in {"not found", "method not allowed"}
+
+
 def test_an_unknown_trial_or_patient_is_404():
     assert _call("/trials/NOPE/report")[0] == 404
     assert _call("/trials/CART19-ALL-01/patients/NOPE")[0] == 404

@@ -199,6 +199,37 @@ def test_a_timestamp_that_is_not_rfc3339_date_time_is_invalid(stamp: object) -> 
     rejected_field({**disposition("death", at(1)), "occurred_at": stamp}, "occurred_at")
 
 
+@pytest.mark.parametrize(
+    ("field", "stamp"),
+    [("occurred_at", "9999-12-31T20:00:00-12:00"), ("onset_at", "0001-01-01T01:00:00+14:00")],
+)
+def test_a_timestamp_beyond_the_years_1_to_9999_in_utc_is_invalid(field: str, stamp: str) -> None:
+    # It jammed the worker: its database rows hold UTC times, which it cannot be written as.
+    event = {**adverse_event("CRS", 2, at(1)), field: stamp}
+    rejected_field(event, field)
+    assert any("out of range" in reason for reason in reasons_for(event))
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59Z", "0001-01-01T14:00:00+14:00"])
+def test_the_first_and_last_instants_in_utc_are_valid(stamp: str) -> None:
+    assert decode({**infusion(at(0)), "occurred_at": stamp}).occurred_at.year in (1, 9999)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("patient_id", "S01\x000007"), ("term", "CRS\x00"), ("treatments", ["tocilizumab\x00"])],
+)
+def test_a_text_holding_the_nul_character_is_invalid(field: str, value: object) -> None:
+    # It jammed a worker on PostgreSQL, which stores no NUL in text.
+    event = {**adverse_event("CRS", 2, at(1)), field: value}
+    assert reasons_for(event) == [f"{field}: must not contain the NUL character (U+0000)"]
+
+
+def test_a_backslash_before_u0000_is_only_text() -> None:
+    event = decode({**adverse_event("CRS", 2, at(1)), "term": "CRS \\u0000"})
+    assert event.term == "CRS \\u0000"
+
+
 def test_the_same_instant_in_two_offsets_is_the_same_time() -> None:
     utc = decode({**infusion(at(0)), "occurred_at": "2025-02-05T09:15:00Z"})
     paris = decode({**infusion(at(0)), "occurred_at": "2025-02-05T10:15:00+01:00"})
