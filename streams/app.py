@@ -218,7 +218,8 @@ class Worker:
         self.store.begin_batch()
         for event in events:
             message = event.message
-            handled = self.pipeline.handle(event.value, self.type_by_topic.get(message.topic))
+            kind = self.type_by_topic.get(message.topic)
+            handled = self.pipeline.handle(event.value, kind, key=message.key)
             batch.add(handled, message)
             if handled.outcome == "accepted":
                 record = self.store[handled.record_key]

@@ -6,6 +6,7 @@ The worker and `cartwatch replay` both call `Pipeline.handle`; only the record s
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from alerts.model import AlertRaised
 from alerts.rules import RuleThresholds
 from models.codec import decode_event
 from models.errors import InvalidEvent
-from models.events import Event
+from models.events import TOPIC_SUFFIX_BY_TYPE, Event
 from models.patient import PatientRecord, event_key
 
 Outcome = Literal["accepted", "duplicate", "invalid"]
@@ -49,12 +50,47 @@ def trial_of_key(key: str) -> str:
     return rest[: int(length)]
 
 
-def decode(raw: bytes, expected_type: str | None = None) -> Event:
-    """Decode and check the message travels on its type's topic; raise InvalidEvent."""
-    event = decode_event(raw)
-    if expected_type is not None and event.type != expected_type:
-        raise InvalidEvent([f"type: {event.type!r} does not belong on the {expected_type} topic"])
+KEY_NOT_CHECKED = object()  # `decode`'s key for a message that has none to check (a file line)
+
+
+def decode(
+    raw: bytes, expected_type: str | None = None, key: bytes | object | None = KEY_NOT_CHECKED
+) -> Event:
+    """Decode, and check the message travels on its type's topic, keyed by its patient_id
+    (CONTRACT 1: a patient's messages share a partition, and so the record they build);
+    raise InvalidEvent with every reason."""
+    try:
+        event = decode_event(raw)
+    except InvalidEvent as exc:
+        exc.reasons += _routing_reasons(_fields_of(raw), expected_type, key)
+        raise
+    fields = {"type": event.type, "patient_id": event.patient_id}
+    reasons = _routing_reasons(fields, expected_type, key)
+    if reasons:
+        raise InvalidEvent(reasons)
     return event
+
+
+def _fields_of(raw: bytes) -> dict:
+    """The message's JSON object, as far as it is one (for the reasons of an invalid one)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _routing_reasons(fields: dict, expected_type: str | None, key: object) -> list[str]:
+    reasons = []
+    kind, patient_id = fields.get("type"), fields.get("patient_id")
+    if expected_type is not None and kind in TOPIC_SUFFIX_BY_TYPE and kind != expected_type:
+        reasons.append(f"type: {kind!r} does not belong on the {expected_type} topic")
+    if key is not KEY_NOT_CHECKED and isinstance(patient_id, str):
+        if key is None:
+            reasons.append("Kafka key: missing; it must be the message's patient_id")
+        elif key != patient_id.encode():
+            reasons.append("Kafka key: not the message's patient_id (it must be)")
+    return reasons
 
 
 class Pipeline:
@@ -77,11 +113,16 @@ class Pipeline:
             self.owners.setdefault(digest, key)
 
     def handle(
-        self, raw: bytes, expected_type: str | None = None, now: datetime | None = None
+        self,
+        raw: bytes,
+        expected_type: str | None = None,
+        now: datetime | None = None,
+        key: bytes | object | None = KEY_NOT_CHECKED,
     ) -> Handled:
-        """Process one raw message; never raises for bad input."""
+        """Process one raw message (`expected_type` and `key`: its topic's type and its Kafka
+        key, checked when given); never raises for bad input."""
         try:
-            event = decode(raw, expected_type)
+            event = decode(raw, expected_type, key)
         except InvalidEvent as exc:
             return Handled("invalid", reasons=exc.reasons)
         return self.apply(event, now)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from alerts.rules import RuleThresholds
 from models.patient import PatientRecord
 from streams.pipeline import Pipeline, record_key
@@ -61,6 +63,43 @@ def test_an_event_on_another_types_topic_is_invalid():
     handled = pipeline.handle(_infusion(), expected_type="lab")
     assert handled.outcome == "invalid"
     assert "does not belong on the lab topic" in handled.reasons[0]
+
+
+def test_an_invalid_event_on_another_types_topic_gets_both_reasons():
+    pipeline, _ = _pipeline()
+    raw = _raw(event_id="l1", type="lab", occurred_at="2025-01-02T10:00:00+00:00")
+    raw = raw[:-1] + b', "analyte": "IL6", "value": 5, "unit": "furlongs"}'
+    handled = pipeline.handle(raw, expected_type="infusion", key=b"P1")
+    assert handled.outcome == "invalid"
+    assert handled.reasons == [
+        "unit: 'furlongs' is not accepted for IL6 (accepted: pg/mL, ng/L)",
+        "type: 'lab' does not belong on the infusion topic",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (b"wrong-key", "Kafka key: not the message's patient_id (it must be)"),
+        (None, "Kafka key: missing; it must be the message's patient_id"),
+    ],
+)
+def test_a_message_not_keyed_by_its_patient_id_is_invalid(key, reason):
+    # Keyed otherwise, a patient's messages land on several partitions, each building its own
+    # record of the patient: a restart brought back one of them (events lost).
+    pipeline, records = _pipeline()
+    handled = pipeline.handle(_infusion(), expected_type="infusion", key=key)
+    assert (handled.outcome, handled.reasons) == ("invalid", [reason])
+    assert records == {}
+    assert pipeline.handle(_infusion(), expected_type="infusion", key=b"P1").outcome == "accepted"
+
+
+def test_a_message_that_is_invalid_and_wrongly_keyed_gets_both_reasons():
+    pipeline, _ = _pipeline()
+    raw = _raw(event_id="i1", type="infusion", occurred_at="2025-01-01T10:00:00")
+    handled = pipeline.handle(raw, expected_type="infusion", key=b"P2")
+    assert handled.reasons[-1] == "Kafka key: not the message's patient_id (it must be)"
+    assert len(handled.reasons) == 4  # no offset, no product, no dose; then the key
 
 
 def test_record_keys_do_not_collide_whatever_the_ids_hold():
