@@ -27,6 +27,7 @@ from streams.storage.upserts import write_batch
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_S = 0.1
+FLUSH_SLICE_S = 0.5
 
 
 class StorageWriter:
@@ -87,8 +88,21 @@ class StorageWriter:
             self._put += 1
 
     async def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything put so far is committed (TimeoutError after `timeout`)."""
-        await asyncio.to_thread(self.wait_committed, self._put, timeout)
+        """Wait until everything put so far is committed (TimeoutError after `timeout`).
+
+        The waiting thread checks back every `FLUSH_SLICE_S`: a flush cancelled while the
+        database is away (SIGTERM) leaves no thread blocked for ever, which would hold the
+        process at exit (asyncio waits for its executor's threads)."""
+        count = self._put
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = FLUSH_SLICE_S if deadline is None else deadline - time.monotonic()
+            try:
+                await asyncio.to_thread(self.wait_committed, count, min(FLUSH_SLICE_S, left))
+                return
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def wait_committed(self, count: int, timeout: float | None = None) -> None:
         """Block until `count` items in all are committed (TimeoutError after `timeout`)."""

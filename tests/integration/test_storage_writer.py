@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,30 @@ def test_a_flush_does_not_wait_for_a_batch_to_fill(sqlite_url: str) -> None:
     asyncio.run(put_and_flush(writer))
     assert writer.committed == 3
     assert writer.close() is True
+
+
+def test_a_flush_cancelled_while_the_database_fails_leaves_no_thread_waiting(
+    tmp_path: Path,
+) -> None:
+    # A worker stopped (SIGTERM) while its database writes failed never exited: the flush's
+    # thread waited for ever, and asyncio waits for its threads at exit.
+    writer = StorageWriter.connect(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+
+    async def flush_then_stop() -> None:
+        await writer.put(snapshot(trial(), "P1", 1))  # no table: every write fails
+        flushing = asyncio.ensure_future(writer.flush())
+        await asyncio.sleep(0.3)
+        assert not flushing.done() and not writer.healthy
+        flushing.cancel()
+
+    # asyncio.run returns once its executor's threads have ended (a daemon thread here, so
+    # that a regression fails this test instead of hanging the run)
+    run = threading.Thread(target=asyncio.run, args=(flush_then_stop(),), daemon=True)
+    run.start()
+    run.join(10)
+    assert not run.is_alive()
+    assert writer.close(timeout=0.5) is False  # abandoned, with the item not committed
+    assert writer.pending == 1
 
 
 def test_a_closed_writer_refuses_new_items(sqlite_url: str) -> None:
