@@ -95,7 +95,37 @@ def main(argv: list[str] | None = None) -> int:
     from streams import commands  # heavy imports only once a command runs
 
     handler = getattr(commands, f"run_{args.command}")
-    return handler(args, settings) or 0
+    try:
+        return handler(args, settings) or 0
+    except OSError as exc:  # a file missing, a directory, no permission...
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(args.command, f"{exc.strerror or exc}{where}")
+    except Exception as exc:
+        reason = _environment_error(exc, settings)
+        if reason is None:
+            raise
+        return _fail(args.command, reason)
+
+
+def _fail(command: str, reason: str) -> int:
+    print(f"cartwatch {command}: error: {reason}", file=sys.stderr)
+    return 1
+
+
+def _environment_error(exc: Exception, settings: Settings) -> str | None:
+    """What to tell of a broker or database the command could not use; None for anything
+    else (a defect: its traceback is shown). Never the SQL or its parameters (patient ids)."""
+    from kafka.errors import KafkaError
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, KafkaError):
+        return f"Kafka at {settings.kafka_bootstrap}: {exc}"  # kafka-python's names its class
+    if isinstance(exc, DBAPIError):
+        cause = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        new = "no such table" in cause or "does not exist" in cause
+        hint = " (a new database? run `cartwatch db upgrade` first)" if new else ""
+        return f"database: {type(exc.orig).__name__}: {cause}{hint}"
+    return None
 
 
 if __name__ == "__main__":
