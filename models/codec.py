@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pydantic import TypeAdapter, ValidationError
 
 from models.errors import InvalidEvent
@@ -19,7 +21,10 @@ def decode_event(raw: bytes | str) -> Event:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
     else:
-        if (b"\\u0000" if isinstance(raw, bytes) else "\\u0000") in raw:
+        data = raw if isinstance(raw, bytes) else raw.encode()
+        if b"NaN" in data or b"Infinity" in data:
+            _refuse_non_json_numbers(data)
+        if b"\\u0000" in data:
             _refuse_nul(event)
         return event
     if any(err["type"] in _TAG_ERRORS for err in errors):
@@ -45,6 +50,20 @@ def _clip(reason: str) -> str:
     if len(reason) <= MAX_REASON_CHARS:
         return reason
     return f"{reason[:MAX_REASON_CHARS]}... ({len(reason) - MAX_REASON_CHARS} characters more)"
+
+
+def _refuse_non_json_numbers(data: bytes) -> None:
+    """NaN, Infinity and -Infinity are no JSON (RFC 8259), though the parser takes them: in a
+    field cartwatch reads they fail its validation, anywhere else they make the message
+    invalid here. (Only after a cheap look for the words: they may be in a text.)"""
+
+    found: list[str] = []
+    try:
+        json.loads(data, parse_constant=found.append)
+    except ValueError as exc:  # the standard library is stricter than pydantic's parser
+        raise InvalidEvent([f"not valid JSON: {exc}"]) from None
+    if found:
+        raise InvalidEvent([f"not valid JSON: {word} is not a JSON value" for word in found])
 
 
 def _refuse_nul(event: Event) -> None:

@@ -178,6 +178,19 @@ def test_a_dose_must_be_above_zero() -> None:
     rejected_field({**infusion(at(0)), "dose_cells_per_kg": 0}, "dose_cells_per_kg")
 
 
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_or_infinity_anywhere_is_not_json(literal: bytes) -> None:
+    # In a field nobody reads too: RFC 8259 has no such value, so the message is no JSON.
+    raw = json.dumps({**infusion(at(0)), "extra": [1, {"x": 2.5}]}).encode()
+    assert reasons_for(raw.replace(b"2.5", literal)) == [
+        f"not valid JSON: {literal.decode()} is not a JSON value"
+    ]
+
+
+def test_the_words_nan_and_infinity_in_a_text_are_only_text() -> None:
+    assert decode({**infusion(at(0)), "product": "NaN-Infinity"}).product == "NaN-Infinity"
+
+
 @pytest.mark.parametrize("literal", [b"Infinity", b"NaN", b"-Infinity"])
 def test_a_non_finite_lab_value_is_invalid(literal: bytes) -> None:
     raw = json.dumps(lab("CRP", 1.5, at(1))).encode().replace(b"1.5", literal)
