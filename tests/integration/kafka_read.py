@@ -53,8 +53,8 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Cons
                         for row in rows:
                             if row.value == marker:
                                 open_partitions.discard(tp.partition)
-                            elif not row.value.startswith(MARKER_PREFIX):  # earlier reads'
-                                records.append(row)
+                            elif not (row.value or b"").startswith(MARKER_PREFIX):
+                                records.append(row)  # not one of an earlier read's markers
             return records
         finally:
             await consumer.stop()

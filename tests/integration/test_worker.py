@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 
 from streams.deadletter import read_dead_letter_headers
 from streams.processes import WorkerProcess
@@ -114,5 +115,64 @@ def test_a_sigkill_in_mid_stream_changes_no_figure_and_no_alert_id(
         wait_for_reports([worker], wanted, trial.data_cut)
         wait_until_stored(settings, wanted, database_url)
         wait_until_committed([worker])
+    finally:
+        worker.stop()
+
+
+def _infusion(patient: str, event_id: str, occurred_at: str = "2025-02-05T10:00:00+01:00") -> dict:
+    return {
+        "event_id": event_id,
+        "type": "infusion",
+        "trial_id": "T-BAD",
+        "patient_id": patient,
+        "occurred_at": occurred_at,
+        "product": "CD19 CAR-T",
+        "dose_cells_per_kg": 1e6,
+    }
+
+
+def test_bad_input_next_to_good_input_is_dead_lettered_and_stops_nothing(
+    broker, tmp_path: Path, database_url
+):
+    # Each of these once stalled or lost good events (a robustness probe, 2026-11-30): a
+    # message too large to forward as a dead letter failed every batch, and the events
+    # read meanwhile were acknowledged unprocessed; a timestamp out of range in UTC or a NUL
+    # in an id jammed the database writes (PostgreSQL); a patient keyed otherwise got a
+    # second record that a restart overwrote.
+    settings = worker_settings(broker, "it-bad", 16103, database_url)
+    create_topics(settings)
+    labs, infusions = settings.topic("labs"), settings.topic("infusions")
+    huge = b'{"junk": "' + b"y" * 1_048_380 + b"!"
+    bad = [
+        (labs, b"P1", huge),
+        (infusions, b"P2", json.dumps(_infusion("P2", "b1", "9999-12-31T20:00:00-12:00"))),
+        (infusions, b"P3\x00x", json.dumps(_infusion("P3\x00x", "b2"))),
+        (infusions, b"someone-else", json.dumps(_infusion("P4", "b3"))),
+    ]
+    good = [(infusions, p.encode(), json.dumps(_infusion(p, f"g-{p}"))) for p in ("P1", "P5")]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for topic, key, value in [*bad, *good]:
+        producer.send(topic, key=key, value=value if isinstance(value, bytes) else value.encode())
+    producer.flush()
+    producer.close()
+    worker = WorkerProcess(settings, tmp_path).start()
+    try:
+        wait_processed(worker, len(bad) + len(good))
+        patients = worker.api.json("/trials/T-BAD/report")["n_infused"]
+        assert patients == 2  # P1 and P5, and no other
+        dead = read_topic(settings.kafka_bootstrap, settings.dead_letter_topic)
+        reasons = {r.key: read_dead_letter_headers(r.headers) for r in dead}
+        assert set(reasons) == {key for _, key, _ in bad}
+        assert reasons[b"P1"]["value_omitted"].startswith(f"{len(huge)} bytes")
+        assert "out of range" in reasons[b"P2"]["reasons"][0]
+        assert reasons[b"P3\x00x"]["reasons"] == [
+            "patient_id: must not contain the NUL character (U+0000)"
+        ]
+        assert reasons[b"someone-else"]["reasons"] == [
+            "Kafka key: not the message's patient_id (it must be)"
+        ]
+        listed = worker.api.json("/dead-letters")["dead_letters"]
+        assert len(listed) == len(bad)
+        assert worker.api.get("/healthz")[0] == 200
     finally:
         worker.stop()
