@@ -25,8 +25,11 @@ from pydantic import (
 from models.units import check_unit, to_canonical
 
 # RFC 3339 section 5.6 date-time: full date, T (or a space, as its note allows), full
-# time with seconds, optional fraction, and a mandatory offset (Z or +hh:mm / -hh:mm).
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+# time with seconds, optional fraction, and a mandatory offset (Z or +hh:mm / -hh:mm, with
+# hours 00-23 and minutes 00-59).
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+)
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -35,7 +38,10 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(
             f"{text!r} is not an RFC 3339 timestamp with offset (e.g. 2025-02-07T14:00:00+01:00)"
         )
-    moment = datetime.fromisoformat(text.upper())  # t and z too
+    try:
+        moment = datetime.fromisoformat(text.upper())  # t and z too
+    except ValueError as exc:  # 30 February, hour 24...
+        raise ValueError(f"{text!r} is not a valid date and time: {exc}") from None
     if moment.year in (1, 9999):  # an offset can carry it past what a datetime holds in UTC
         try:
             moment.astimezone(UTC)

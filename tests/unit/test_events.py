@@ -213,6 +213,23 @@ def test_a_timestamp_that_is_not_rfc3339_date_time_is_invalid(stamp: object) -> 
 
 
 @pytest.mark.parametrize(
+    ("stamp", "why"),
+    [
+        ("2025-01-08T10:00:00+24:00", "is not an RFC 3339 timestamp with offset"),
+        ("2025-01-08T10:00:00+05:60", "is not an RFC 3339 timestamp with offset"),
+        ("2025-02-30T10:00:00Z", "is not a valid date and time: day is out of range for month"),
+        ("2025-01-08T24:00:00Z", "is not a valid date and time: hour must be in 0..23"),
+    ],
+)
+def test_an_offset_or_date_out_of_range_is_invalid_with_a_plain_reason(stamp: str, why: str):
+    reasons = reasons_for({**infusion(at(0)), "occurred_at": stamp})
+    assert reasons == [f"occurred_at: {stamp!r} {why}" + (_EXAMPLE if "RFC" in why else "")]
+
+
+_EXAMPLE = " (e.g. 2025-02-07T14:00:00+01:00)"
+
+
+@pytest.mark.parametrize(
     ("field", "stamp"),
     [("occurred_at", "9999-12-31T20:00:00-12:00"), ("onset_at", "0001-01-01T01:00:00+14:00")],
 )
