@@ -64,10 +64,11 @@ def decode(
     except InvalidEvent as exc:
         exc.reasons += _routing_reasons(_fields_of(raw), expected_type, key)
         raise
-    fields = {"type": event.type, "patient_id": event.patient_id}
-    reasons = _routing_reasons(fields, expected_type, key)
-    if reasons:
-        raise InvalidEvent(reasons)
+    if (expected_type is not None and event.type != expected_type) or (
+        key is not KEY_NOT_CHECKED and key != event.patient_id.encode()
+    ):
+        fields = {"type": event.type, "patient_id": event.patient_id}
+        raise InvalidEvent(_routing_reasons(fields, expected_type, key))
     return event
 
 
