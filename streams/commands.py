@@ -29,12 +29,18 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     """Publish a file of events to their topics."""
-    from streams.producer import produce_lines
+    from streams.producer import LinesNotSent, produce_lines
 
     with args.events.open("rb") as fh:
-        sent = produce_lines(fh, settings, source=f"file:{args.events.name}")
+        try:
+            sent, failed = produce_lines(fh, settings, source=f"file:{args.events.name}"), None
+        except LinesNotSent as exc:
+            sent, failed = exc.sent, exc
     for topic, n in sorted(sent.items()):
         print(f"{topic}: {n}", file=sys.stderr)
+    if failed is not None:
+        print(f"cartwatch produce: error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
+from kafka.errors import MessageSizeTooLargeError
 
-from models.errors import InvalidEvent
+from models.errors import CartwatchError, InvalidEvent
 from models.events import TOPIC_SUFFIX_BY_TYPE
 from streams.deadletter import dead_letter_headers
 from streams.kafka_security import kafka_python_options
@@ -71,22 +72,40 @@ def publish_line(
     return routed
 
 
+class LinesNotSent(CartwatchError):
+    """Lines too large for a Kafka produce request: the others were sent, these not."""
+
+    def __init__(self, sent: dict[str, int], lines: list[tuple[int, int]]) -> None:
+        shown = ", ".join(f"{number} ({size} bytes)" for number, size in lines[:20])
+        more = f" and {len(lines) - 20} more" if len(lines) > 20 else ""
+        super().__init__(f"lines too large for a Kafka request, not sent: {shown}{more}")
+        self.sent, self.lines = sent, lines
+
+
 def produce_lines(
     lines: Iterable[bytes], settings: Settings, source: str, producer: KafkaProducer | None = None
 ) -> dict[str, int]:
-    """Publish each non-blank line; returns how many went to each topic."""
+    """Publish each non-blank line; returns how many went to each topic. A line too large to
+    send is passed over, the rest sent, then LinesNotSent names them."""
     own = producer is None
     producer = producer or kafka_producer(settings)
     sent: dict[str, int] = {}
+    too_large: list[tuple[int, int]] = []
     try:
         for number, raw in enumerate(lines, start=1):
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
-            routed = publish_line(producer, raw, settings, source, number)
+            try:
+                routed = publish_line(producer, raw, settings, source, number)
+            except MessageSizeTooLargeError:
+                too_large.append((number, len(raw)))
+                continue
             sent[routed.topic] = sent.get(routed.topic, 0) + 1
         producer.flush()
     finally:
         if own:
             producer.close()
+    if too_large:
+        raise LinesNotSent(sent, too_large)
     return sent

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from streams import cli, commands
 
@@ -83,3 +83,36 @@ def test_a_defect_keeps_its_traceback(capsys, tmp_path: Path, monkeypatch):
     monkeypatch.setattr(commands, "run_simulate", broken)
     with pytest.raises(KeyError):
         cli.main(["simulate", "--out", str(tmp_path / "x.jsonl")])
+
+
+class _Producer:
+    """kafka-python's producer as far as `produce` uses it: refuses records over 100 bytes."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, topic, key=None, value=None, headers=None):
+        if len(value) > 100:
+            raise MessageSizeTooLargeError(f"The message is {len(value)} bytes")
+        self.sent.append(value)
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def test_produce_sends_every_line_but_those_too_large_and_names_them(capsys, tmp_path, monkeypatch):
+    small = b'{"type": "lab", "patient_id": "P1"}'
+    large = b'{"type": "lab", "patient_id": "P1", "x": "' + b"y" * 200 + b'"}'
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([small, large, small, large, small]) + b"\n")
+    producer = _Producer()
+    monkeypatch.setattr("streams.producer.kafka_producer", lambda settings: producer)
+    code, err = _run(capsys, "produce", str(events), "--topic-prefix", "cw")
+    assert producer.sent == [small, small, small]
+    assert (code, err) == (
+        1,
+        "cw.labs: 3\n"
+        f"cartwatch produce: error: lines too large for a Kafka request, not sent: "
+        f"2 ({len(large)} bytes), 4 ({len(large)} bytes)\n",
+    )
