@@ -62,7 +62,7 @@ def decode(
     try:
         event = decode_event(raw)
     except InvalidEvent as exc:
-        exc.reasons += _routing_reasons(_fields_of(raw), expected_type, key)
+        exc.reasons += _routing_reasons(json_fields(raw), expected_type, key)
         raise
     if (expected_type is not None and event.type != expected_type) or (
         key is not KEY_NOT_CHECKED and key != event.patient_id.encode()
@@ -72,11 +72,12 @@ def decode(
     return event
 
 
-def _fields_of(raw: bytes) -> dict:
-    """The message's JSON object, as far as it is one (for the reasons of an invalid one)."""
+def json_fields(raw: object) -> dict:
+    """The message's JSON object, as far as it is one (for the reasons of an invalid one):
+    whatever the message holds (None, nesting too deep for the standard library), {}."""
     try:
-        obj = json.loads(raw)
-    except ValueError:
+        obj = json.loads(raw)  # type: ignore[arg-type]
+    except (ValueError, TypeError, RecursionError):
         return {}
     return obj if isinstance(obj, dict) else {}
 
@@ -84,12 +85,13 @@ def _fields_of(raw: bytes) -> dict:
 def _routing_reasons(fields: dict, expected_type: str | None, key: object) -> list[str]:
     reasons = []
     kind, patient_id = fields.get("type"), fields.get("patient_id")
-    if expected_type is not None and kind in TOPIC_SUFFIX_BY_TYPE and kind != expected_type:
+    known = isinstance(kind, str) and kind in TOPIC_SUFFIX_BY_TYPE
+    if known and expected_type is not None and kind != expected_type:
         reasons.append(f"type: {kind!r} does not belong on the {expected_type} topic")
     if key is not KEY_NOT_CHECKED and isinstance(patient_id, str):
         if key is None:
             reasons.append("Kafka key: missing; it must be the message's patient_id")
-        elif key != patient_id.encode():
+        elif key != patient_id.encode("utf-8", "surrogatepass"):  # a lone surrogate: no UTF-8
             reasons.append("Kafka key: not the message's patient_id (it must be)")
     return reasons
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ from models.errors import CartwatchError, InvalidEvent
 from models.events import TOPIC_SUFFIX_BY_TYPE
 from streams.deadletter import dead_letter_headers
 from streams.kafka_security import kafka_python_options
-from streams.pipeline import decode
+from streams.pipeline import decode, json_fields
 from streams.settings import Settings
 
 
@@ -32,11 +31,9 @@ def route(raw: bytes, settings: Settings) -> Routed:
     A line whose type cannot be read cannot reach a worker, so it is dead-lettered here
     with the decoder's reasons; anything else is left for the worker to validate.
     """
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        obj = None
-    suffix = TOPIC_SUFFIX_BY_TYPE.get(obj.get("type")) if isinstance(obj, dict) else None
+    obj = json_fields(raw)
+    kind = obj.get("type")
+    suffix = TOPIC_SUFFIX_BY_TYPE.get(kind) if isinstance(kind, str) else None
     if suffix is None:
         try:
             decode(raw)
@@ -45,7 +42,8 @@ def route(raw: bytes, settings: Settings) -> Routed:
             reasons = exc.reasons
         return Routed(settings.dead_letter_topic, None, reasons)
     patient = obj.get("patient_id")
-    return Routed(settings.topic(suffix), patient.encode() if isinstance(patient, str) else None)
+    key = patient.encode("utf-8", "surrogatepass") if isinstance(patient, str) else None
+    return Routed(settings.topic(suffix), key)
 
 
 def kafka_producer(settings: Settings) -> KafkaProducer:

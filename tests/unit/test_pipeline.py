@@ -9,6 +9,8 @@ import pytest
 from alerts.rules import RuleThresholds
 from models.patient import PatientRecord
 from streams.pipeline import Pipeline, record_key
+from streams.producer import route
+from streams.settings import Settings
 
 BASE = {"trial_id": "T1", "patient_id": "P1"}
 
@@ -123,3 +125,28 @@ def test_an_alert_is_returned_with_the_event_that_caused_it():
     )
     assert [a.alert_id for a in handled.alerts] == ["T1:P1:crs_grade:3"]
     assert handled.alerts[0].source_event_id == "ae1"
+
+
+# Messages pydantic refuses but the standard library reads otherwise (or not at all): the
+# reasons of an invalid message are built from a second reading of it, which must not fail.
+HOSTILE = [
+    None,  # a tombstone on an input topic
+    b'{"type": ["lab"], "patient_id": "P1"}',  # an unhashable type
+    b'{"type": {}, "patient_id": "P1"}',
+    b"[" * 3_000 + b"]" * 3_000,  # too deep for json.loads
+    b'{"type": "lab", "patient_id": "P\\udc00"}',  # a lone surrogate: no UTF-8 for it
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE)
+def test_a_hostile_message_is_invalid_and_never_raises(raw):
+    pipeline, records = _pipeline()
+    handled = pipeline.handle(raw, expected_type="lab", key=b"P1")
+    assert handled.outcome == "invalid" and handled.reasons
+    assert records == {}
+
+
+@pytest.mark.parametrize("raw", [r for r in HOSTILE if r is not None])
+def test_produce_routes_a_hostile_line_without_raising(raw):
+    routed = route(raw, Settings())
+    assert routed.topic in {Settings().dead_letter_topic, Settings().topic("labs")}
