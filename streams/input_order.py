@@ -24,12 +24,14 @@ class InputOrder:
     """The next offset to hand out per input partition; see the module docstring."""
 
     def __init__(self) -> None:
+        self.first: dict[TP, int] = {}  # where each partition started (after an assignment)
         self.next: dict[TP, int] = {}
         self.sought: dict[TP, int] = {}  # partitions sought back to `next`, seek completed
         self.rewinds: dict[TP, int] = {}  # partitions to seek back to `next`
 
     def restart(self, starts: Mapping[TP, int]) -> None:
         """The owned input partitions and their committed offsets, after a seek to them."""
+        self.first = dict(starts)
         self.next = dict(starts)
         self.sought.clear()
         self.rewinds.clear()
@@ -37,6 +39,7 @@ class InputOrder:
     def forget(self, partitions: Iterable[TP]) -> None:
         """Partitions revoked: nothing of theirs is handed out until the next `restart`."""
         for tp in partitions:
+            self.first.pop(tp, None)
             self.next.pop(tp, None)
             self.sought.pop(tp, None)
             self.rewinds.pop(tp, None)
