@@ -377,10 +377,7 @@ class Worker:
         return boundary_report(self.store.all(trial_id), self.settings.thresholds.toxicity, as_of)
 
     def is_consuming(self) -> bool:
-        """Partitions assigned, this worker's table partitions restored, not rebalancing,
-        and its database taking the rows (while the writes fail, batches wait on them)."""
-        if self.writer is not None and not self.writer.healthy:
-            return False
+        """Partitions assigned, this worker's table partitions restored, not rebalancing."""
         app = self.app
         if app.rebalancing or app.in_recovery or not app.consumer.assignment():
             return False

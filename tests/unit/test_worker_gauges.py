@@ -218,19 +218,3 @@ def test_a_refresh_during_a_batchs_sends_never_takes_the_monitor_back(tmp_path: 
     assert sorted(p for p, c in courses.items() if c.dlt_at is not None) == ["P1", "P4", "P7"]
     _, entries = process(worker, [records, alerts], *second)
     assert "T1::toxicity_boundary:1" in entries
-
-
-def test_a_worker_whose_database_writes_fail_is_not_consuming(tmp_path: Path):
-    # Its batches wait on the database: /healthz 503, cartwatch_worker_consuming 0.
-    class Writer:
-        healthy = False
-
-    worker = Worker(Settings(embedded_broker=False, data_dir=str(tmp_path)), writer=Writer())
-    worker.app.consumer.assignment = lambda: {"a partition"}  # assigned, tables restored
-    worker.app.tables.recovery.completed.set()
-    Writer.healthy = True
-    assert worker.is_consuming() is True
-    Writer.healthy = False
-    assert worker.is_consuming() is False
-    worker.metrics.observe_consumer({}, worker.is_consuming())
-    assert worker.metrics.registry.get_sample_value("cartwatch_worker_consuming") == 0
