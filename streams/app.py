@@ -284,6 +284,8 @@ class Worker:
         fifth of the time however large the trial (the trial gauges lag instead).
         """
         self.metrics.observe_consumer(self._consumer_lag(), self.is_consuming())
+        failing = self.writer is not None and not self.writer.healthy
+        self.metrics.database_writes_failing.set(1 if failing else 0)
         started = self._clock()
         if started < self._next_trial_refresh:
             return

@@ -99,6 +99,12 @@ class Metrics:
             "1 while the worker consumes (the /healthz condition), else 0.",
             registry=registry,
         )
+        self.database_writes_failing = Gauge(
+            "cartwatch_database_writes_failing",
+            "1 while the worker's database writes fail and are retried (its batches wait on "
+            "them: no event is processed meanwhile), else 0.",
+            registry=registry,
+        )
         self.on_study = Gauge(
             "cartwatch_trial_patients_on_study",
             "Infused patients still on study (no death, withdrawal or loss to follow-up), "

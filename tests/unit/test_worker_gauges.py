@@ -218,3 +218,20 @@ def test_a_refresh_during_a_batchs_sends_never_takes_the_monitor_back(tmp_path: 
     assert sorted(p for p, c in courses.items() if c.dlt_at is not None) == ["P1", "P4", "P7"]
     _, entries = process(worker, [records, alerts], *second)
     assert "T1::toxicity_boundary:1" in entries
+
+
+def test_database_writes_failing_show_on_the_next_tick(tmp_path: Path):
+    # /healthz stays as it is (liveness: a restart would not bring the database back).
+    class Writer:
+        healthy = True
+
+    worker, clock, *_ = _worker(tmp_path, refresh_takes=0.01)
+    worker.writer = Writer()
+    failing = []
+    for healthy in (True, False, True):
+        Writer.healthy = healthy
+        _ticks(worker, clock, every=5.0, until=clock.now + 5.0)
+        failing.append(
+            worker.metrics.registry.get_sample_value("cartwatch_database_writes_failing")
+        )
+    assert failing == [0, 1, 0]
