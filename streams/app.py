@@ -29,7 +29,7 @@ from models.patient import PatientRecord
 from streams import faust_patches
 from streams.batches import take_ready
 from streams.changelog_store import BulkLoadedStore, use_bulk_loaded_store
-from streams.deadletter import dead_letter_headers, dead_letter_value
+from streams.deadletter import dead_letter_headers, dead_letter_record
 from streams.faust_settings import faust_settings, fetch_wait_ms, uses_embedded_broker
 from streams.kafka_security import aiokafka_options
 from streams.metrics import Metrics, on_study_by_days
@@ -272,8 +272,8 @@ class Worker:
         self.metrics.dead_letters.labels(message.topic).inc()
         topic, partition = self.settings.dead_letter_topic, message.partition
         limit = self.app.conf.producer_max_request_size
-        value = dead_letter_value(message.key, message.value, headers, limit)
-        return outgoing(self.app.producer, topic, partition, message.key, value, headers)
+        key, value = dead_letter_record(message.key, message.value, headers, limit)
+        return outgoing(self.app.producer, topic, partition, key, value, headers)
 
     async def _refresh_gauges(self) -> None:
         """The consumer gauges on every tick; the trial gauges (over every record) and the

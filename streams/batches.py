@@ -21,13 +21,9 @@ back on it would acknowledge them unprocessed until the new agent's `take_ready`
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator, Callable
 
 import faust
-
-# stream -> the processor handing its events back between two `take_ready`s on it
-_HANDING_BACK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 async def take_ready(
@@ -57,9 +53,13 @@ async def take_ready(
             await stream.wait(room)
         return value
 
-    handing_back = _HANDING_BACK.pop(stream, None)  # an earlier take_ready's, now ours
+    # Kept on the stream: the processor handing its events back since an earlier take_ready
+    # closed (now this one takes them), and which take_ready is the stream's latest.
+    handing_back = getattr(stream, "_cartwatch_hand_back", None)
     if handing_back is not None:
         stream._processors.remove(handing_back)
+        stream._cartwatch_hand_back = None
+    latest = stream._cartwatch_take_ready = object()
     acks_were = stream.enable_acks
     stream.enable_acks = False  # acknowledged below, once the agent is done with them
     stream.add_processor(add_to_buffer)
@@ -90,9 +90,11 @@ async def take_ready(
             if buffer:
                 unprocessed(list(buffer))
             # Acknowledgements stay off: what the stream reads from now on is handed back
-            # too, until a new take_ready on this stream takes over.
-            _HANDING_BACK[stream] = hand_back = _hand_back(stream, unprocessed)
-            stream.add_processor(hand_back)
+            # too, until a new take_ready on this stream takes over (unless one already has:
+            # this generator closed late).
+            if stream._cartwatch_take_ready is latest:
+                stream._cartwatch_hand_back = hand_back = _hand_back(stream, unprocessed)
+                stream.add_processor(hand_back)
 
 
 def _hand_back(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     handler = getattr(commands, f"run_{args.command}")
     try:
         return handler(args, settings) or 0
+    except BrokenPipeError:  # `cartwatch dlq list | head`: the reader went, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:  # a file missing, a directory, no permission...
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(args.command, f"{exc.strerror or exc}{where}")
@@ -116,11 +120,11 @@ def _environment_error(exc: Exception, settings: Settings) -> str | None:
     """What to tell of a broker or database the command could not use; None for anything
     else (a defect: its traceback is shown). Never the SQL or its parameters (patient ids)."""
     from kafka.errors import KafkaError
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
     if isinstance(exc, KafkaError):
         return f"Kafka at {settings.kafka_bootstrap}: {exc}"  # kafka-python's names its class
-    if isinstance(exc, DBAPIError):
+    if isinstance(exc, OperationalError | ProgrammingError | InterfaceError):  # not a defect's
         cause = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
         new = "no such table" in cause or "does not exist" in cause
         hint = " (a new database? run `cartwatch db upgrade` first)" if new else ""

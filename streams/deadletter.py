@@ -28,20 +28,28 @@ def dead_letter_headers(
     ]
 
 
-def dead_letter_value(
+def dead_letter_record(
     key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], max_bytes: int
-) -> bytes | None:
-    """The dead letter's value: the original bytes, or None when with its key and headers
-    they would not fit in a produce request of `max_bytes` (a message the broker took
-    whole can outgrow the limit by its headers); a header then says so and how large it
-    was. The worker's database keeps the bytes whatever their size (`dead_letters`)."""
-    size = len(key or b"") + len(value or b"") + RECORD_FRAMING_BYTES
-    size += sum(len(name) + len(text) for name, text in headers)
-    if value is None or size <= max_bytes:
-        return value
-    note = f"{len(value)} bytes, too large for the topic; kept in the database (cartwatch dlq)"
+) -> tuple[bytes | None, bytes | None]:
+    """The dead letter's key and value: the original ones, or without the value (and, if
+    still too large, the key) when with the headers they would not fit in a produce request
+    of `max_bytes` (a message the broker took whole can outgrow the limit by its headers); a
+    header then says so and how large they were. The worker's database keeps the original
+    whatever its size (`dead_letters`)."""
+
+    def size(*parts: bytes | None) -> int:
+        framing = RECORD_FRAMING_BYTES + sum(len(name) + len(text) for name, text in headers)
+        return framing + sum(len(part or b"") for part in parts)
+
+    if size(key, value) <= max_bytes:
+        return key, value
+    omitted = [f"value of {len(value or b'')} bytes"]
+    if size(key) > max_bytes:
+        omitted.append(f"key of {len(key or b'')} bytes")
+        key = None
+    note = f"{' and '.join(omitted)}, too large for the topic; kept in the database (cartwatch dlq)"
     headers.append((HEADER_VALUE_OMITTED, note.encode()))
-    return None
+    return key, None
 
 
 def read_dead_letter_headers(headers: list[tuple[str, bytes]] | None) -> dict:

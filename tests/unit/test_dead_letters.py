@@ -12,7 +12,7 @@ import pytest
 from models.codec import MAX_REASON_CHARS, MAX_REASONS, decode_event
 from models.errors import InvalidEvent
 from streams.app import Batch
-from streams.deadletter import dead_letter_headers, dead_letter_value, read_dead_letter_headers
+from streams.deadletter import dead_letter_headers, dead_letter_record, read_dead_letter_headers
 from streams.storage.items import DeadLetter
 from tests.unit.builders import at, infusion
 from tests.unit.worker_doubles import Event, Message, worker_with_doubles
@@ -47,15 +47,22 @@ def test_thousands_of_failures_give_a_bounded_list_that_says_how_many_more():
 
 def test_an_original_that_fits_travels_whole():
     headers = dead_letter_headers("t", 0, 5, ["why"])
-    assert dead_letter_value(b"k", b"x" * 1_000, headers, 1_000_000) == b"x" * 1_000
+    assert dead_letter_record(b"k", b"x" * 1_000, headers, 1_000_000) == (b"k", b"x" * 1_000)
     assert read_dead_letter_headers(headers)["value_omitted"] is None
 
 
 def test_an_original_too_large_with_its_headers_is_omitted_and_named():
     headers = dead_letter_headers("t", 0, 5, ["why"])
-    assert dead_letter_value(b"k", b"x" * 999_500, headers, 1_000_000) is None
+    assert dead_letter_record(b"k", b"x" * 999_500, headers, 1_000_000) == (b"k", None)
     note = read_dead_letter_headers(headers)["value_omitted"]
-    assert note.startswith("999500 bytes, too large for the topic; kept in the database")
+    assert note.startswith("value of 999500 bytes, too large for the topic; kept in the database")
+
+
+def test_a_key_too_large_goes_too():
+    headers = dead_letter_headers("t", 0, 5, ["why"])
+    assert dead_letter_record(b"k" * 999_500, b"{}", headers, 1_000_000) == (None, None)
+    note = read_dead_letter_headers(headers)["value_omitted"]
+    assert note.startswith("value of 2 bytes and key of 999500 bytes, too large for the topic")
 
 
 def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_to_forward(
@@ -73,7 +80,7 @@ def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_t
     headers = read_dead_letter_headers(producer.headers[0])
     assert (topic, partition, key, value) == (worker.settings.dead_letter_topic, 1, b"P1", None)
     assert headers["offset"] == 0 and headers["reasons"][0].startswith("not valid JSON")
-    assert headers["value_omitted"].startswith(f"{len(huge)} bytes")
+    assert headers["value_omitted"].startswith(f"value of {len(huge)} bytes")
     rows = [item for item in _batch_rows(worker, event) if isinstance(item, DeadLetter)]
     assert [row.value for row in rows] == [huge]  # the database keeps the bytes
 
