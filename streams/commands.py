@@ -18,7 +18,8 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"replay: {result.accepted} accepted, {result.duplicates} duplicates, "
-        f"{len(result.invalid)} invalid, {result.after_as_of} after as_of; "
+        f"{len(result.invalid)} invalid, {result.after_as_of} after as_of, "
+        f"{result.blank} blank; "
         f"{len(result.alerts)} alerts",
         file=sys.stderr,
     )

@@ -27,6 +27,7 @@ class ReplayResult:
     accepted: int = 0
     duplicates: int = 0
     after_as_of: int = 0
+    blank: int = 0  # lines holding nothing but white space: no message, so not invalid
     invalid: list[tuple[int, list[str]]] = field(default_factory=list)
     records: dict[str, PatientRecord] = field(default_factory=dict)
 
@@ -45,6 +46,7 @@ def replay(
     result = ReplayResult(report={}, alerts=[], records=records)
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
+            result.blank += 1
             continue
         try:
             event = decode(raw)

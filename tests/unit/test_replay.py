@@ -51,6 +51,16 @@ def test_invalid_lines_are_counted_with_their_line_number_and_never_fatal():
     assert result.accepted == 16
 
 
+def test_blank_lines_are_no_messages_but_are_counted_and_shown(tmp_path: Path, capsys):
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([_lines()[0], b"", b"   \t", _lines()[1]]) + b"\n")
+    result = replay(events.read_bytes().splitlines(), AS_OF, RuleThresholds())
+    assert (result.accepted, result.invalid, result.blank) == (2, [], 2)
+    out = [str(events), "--as-of", AS_OF.isoformat(), "--report-out", str(tmp_path / "r.json")]
+    assert main(["replay", *out, "--alerts-out", str(tmp_path / "a.jsonl")]) == 0
+    assert "2 accepted, 0 duplicates, 0 invalid, 0 after as_of, 2 blank" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("as_of", ["2025-06-01T00:00:00", "2025-06-01", "yesterday"])
 def test_an_as_of_without_an_offset_is_refused_by_the_command(as_of: str, tmp_path: Path, capsys):
     out = [str(tmp_path / "r.json"), "--alerts-out", str(tmp_path / "a.jsonl")]
