@@ -248,6 +248,8 @@ class Worker:
         records = [self._dead_letter(message, reasons) for message, reasons in batch.invalid]
         records += [self._alert(alert, message.partition) for alert, message in new]
         await send_all(records, self.embedded)
+        for message, _ in batch.invalid:  # counted once on the broker, not per attempt
+            self.metrics.dead_letters.labels(message.topic).inc()
         writes = []
         for alert, message in new:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
@@ -269,7 +271,6 @@ class Worker:
 
     def _dead_letter(self, message: faust.types.Message, reasons: list[str]) -> Outgoing:
         headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
-        self.metrics.dead_letters.labels(message.topic).inc()
         topic, partition = self.settings.dead_letter_topic, message.partition
         limit = self.app.conf.producer_max_request_size
         key, value = dead_letter_record(message.key, message.value, headers, limit)

@@ -89,3 +89,28 @@ def _batch_rows(worker, event):
     batch = Batch()
     batch.add(worker.pipeline.handle(event.value, "lab"), event.message)
     return list(batch.storage_items(worker.store))
+
+
+def test_a_dead_letter_is_counted_once_the_broker_has_it_not_per_attempt(tmp_path: Path):
+    worker, *_ = worker_with_doubles(tmp_path)
+    producer = worker.app.producer.send.__self__
+    labs = next(t for t, kind in worker.type_by_topic.items() if kind == "lab")
+    event = Event(b"not json", Message(labs, 1, 0, b"P1", b"not json"))
+    accept = producer.send
+
+    async def refuse(topic, *args):
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(ConnectionError("broker gone"))
+        return future
+
+    def counted() -> float:
+        sample = {"source_topic": labs}
+        return worker.metrics.registry.get_sample_value("cartwatch_dead_letters_total", sample)
+
+    worker.app.producer.send = refuse
+    with pytest.raises(ConnectionError):
+        asyncio.run(worker._process_batch([event]))
+    assert counted() in (None, 0)
+    worker.app.producer.send = accept
+    asyncio.run(worker._process_batch([event]))
+    assert counted() == 1
