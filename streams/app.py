@@ -109,7 +109,7 @@ class Batch:
         yield from (AdverseEventReport.of(event) for event in self.adverse_events)
         yield from (alert for alert, _ in self.raised)
         for m, reasons in self.invalid:
-            yield DeadLetter(m.topic, m.partition, m.offset, m.key, m.value or b"", reasons)
+            yield DeadLetter(m.topic, m.partition, m.offset, m.key, m.value, reasons)
 
 
 class Worker:

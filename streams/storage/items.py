@@ -83,7 +83,7 @@ class DeadLetter:
     source_partition: int
     source_offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone
     reasons: list[str]
     received_at: datetime = field(default_factory=now)
 

@@ -58,6 +58,8 @@ def redrive_dead_letter(
                 f"dead letter {dead_letter_id} was already re-driven "
                 f"(as event {row['redriven_event_id']}); it is not sent twice"
             )
+        if corrected is None and row["value"] is None:
+            raise InvalidCorrection(["a tombstone (no value): re-drive a corrected message"])
         value = corrected if corrected is not None else bytes(row["value"])
         try:
             event = decode_event(value)

@@ -137,7 +137,7 @@ dead_letters = Table(
     Column("source_partition", Integer, nullable=False),
     Column("source_offset", BigInteger, nullable=False),
     Column("key", LargeBinary, nullable=True),
-    Column("value", LargeBinary, nullable=False),
+    Column("value", LargeBinary, nullable=True),  # null: a tombstone (migration 0003)
     Column("reasons", JSON, nullable=False),
     Column("received_at", Utc, nullable=False),
     Column("status", String(16), nullable=False, server_default="new"),

@@ -31,7 +31,7 @@ def _assert_at_head_and_matches_schema(url: str) -> None:
     engine = make_engine(url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         with engine.connect() as conn:
             # No drift between the hand-written migration and streams/storage/schema.py.
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -135,6 +135,21 @@ def test_a_failed_send_leaves_the_dead_letter_to_re_drive_later(engine, stored) 
     assert get_dead_letter(engine, dl_id)["status"] == "redriven"
 
 
+def test_a_tombstone_is_kept_as_one_and_re_driven_only_corrected(engine) -> None:
+    # A record with no value on an input topic: stored as null, not as zero bytes.
+    t, offset = trial(), uuid.uuid4().int % 10**12
+    with engine.begin() as conn:
+        write_batch(conn, [dead_letter(f"{PREFIX}.labs", offset, None)])
+    (row,) = [d for d in list_dead_letters(engine) if d["source_offset"] == offset]
+    assert (row["value"], row.get("value_base64")) == (None, None)
+    send = Sent()
+    with pytest.raises(InvalidCorrection) as refused:
+        _redrive(engine, row["id"], send)
+    assert refused.value.reasons == ["a tombstone (no value): re-drive a corrected message"]
+    _redrive(engine, row["id"], send, _lab(t, "pg/mL"))
+    assert send == [(f"{PREFIX}.labs", b"P1", _lab(t, "pg/mL"))]
+
+
 def test_re_driving_an_unknown_dead_letter_is_refused(engine) -> None:
     with pytest.raises(DeadLetterNotFound):
         _redrive(engine, 10**9, Sent())

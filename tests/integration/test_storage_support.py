@@ -128,6 +128,6 @@ def alert(trial_id: str, patient_id: str, level: int = 2) -> AlertRaised:
     )
 
 
-def dead_letter(topic: str, offset: int, value: bytes = b"{not json") -> DeadLetter:
+def dead_letter(topic: str, offset: int, value: bytes | None = b"{not json") -> DeadLetter:
     """A dead letter from partition 0 of `topic`."""
     return DeadLetter(topic, 0, offset, b"P1", value, ["not valid JSON"])
