@@ -64,6 +64,7 @@ def decode(
     except InvalidEvent as exc:
         exc.reasons += _routing_reasons(json_fields(raw), expected_type, key)
         raise
+    # `_routing_reasons`' two checks, inline: every event passes here, few break one
     if (expected_type is not None and event.type != expected_type) or (
         key is not KEY_NOT_CHECKED and key != event.patient_id.encode()
     ):
