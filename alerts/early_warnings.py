@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerts.model import Severity
-from models.patient import PatientRecord
+from cartwatch.alerts.model import Severity
+from cartwatch.models.patient import PatientRecord
 
 HOUR = 3600.0
 # Baselines below an assay's usual lower limit of quantification (a few pg/mL for IL-6 and

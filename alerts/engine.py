@@ -9,16 +9,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from alerts.model import AlertRaised, alert_id
-from alerts.rules import (
+from cartwatch.alerts.model import AlertRaised, alert_id
+from cartwatch.alerts.rules import (
     Crossing,
     RuleThresholds,
     evaluate_toxicity_boundary,
     rules_for,
 )
-from models.dlt import DltCourse, dlt_course
-from models.events import Event
-from models.patient import PatientRecord
+from cartwatch.models.dlt import DltCourse, dlt_course
+from cartwatch.models.events import Event
+from cartwatch.models.patient import PatientRecord
 
 Outcome = Literal["accepted", "duplicate"]
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from alerts.early_warnings import (
+from cartwatch.alerts.early_warnings import (
     LabWarning,
     WarningThresholds,
     fold_rise_warning,
     modified_easix_series,
     peak_warning,
 )
-from alerts.model import Severity
-from models.astct import (
+from cartwatch.alerts.model import Severity
+from cartwatch.models.astct import (
     CRS_CODES,
     ICANS_CODES,
     crs_sign_of,
@@ -21,11 +21,11 @@ from models.astct import (
     peak_crs_grade,
     peak_icans_grade,
 )
-from models.dlt import DltCourse, dlt_course, toxicity_status
-from models.events import Event, Lab
-from models.outcomes import counted_toxicities, worst_grade
-from models.patient import PatientRecord
-from models.stopping import StoppingConfig, compute_boundary
+from cartwatch.models.dlt import DltCourse, dlt_course, toxicity_status
+from cartwatch.models.events import Event, Lab
+from cartwatch.models.outcomes import counted_toxicities, worst_grade
+from cartwatch.models.patient import PatientRecord
+from cartwatch.models.stopping import StoppingConfig, compute_boundary
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ import json
 
 from pydantic import TypeAdapter, ValidationError
 
-from models.errors import InvalidEvent
-from models.events import CommonFields, Event
+from cartwatch.models.errors import InvalidEvent
+from cartwatch.models.events import CommonFields, Event
 
 _EVENT = TypeAdapter(Event)
 _COMMON = TypeAdapter(CommonFields)  # the fields every type has

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from models.outcomes import DAY, PatientOutcome, Toxicity, derive_outcome, worst_grade
-from models.patient import PatientRecord
-from models.survival import clopper_pearson, km_median, median, reverse_km_median
+from cartwatch.models.outcomes import DAY, PatientOutcome, Toxicity, derive_outcome, worst_grade
+from cartwatch.models.patient import PatientRecord
+from cartwatch.models.survival import clopper_pearson, km_median, median, reverse_km_median
 
 DAYS_PER_MONTH = 30.4375  # CONTRACT 2: months = days / 30.4375
 GRADES = (1, 2, 3, 4, 5)

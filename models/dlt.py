@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
-from models.outcomes import DAY, counted_toxicities
-from models.patient import PatientRecord
-from models.stopping import StoppingConfig, boundary_table, compute_boundary
+from cartwatch.models.outcomes import DAY, counted_toxicities
+from cartwatch.models.patient import PatientRecord
+from cartwatch.models.stopping import StoppingConfig, boundary_table, compute_boundary
 
 GRADED_TERMS = ("CRS", "ICANS")
 

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.units import check_unit, to_canonical
+from cartwatch.models.units import check_unit, to_canonical
 
 # RFC 3339 section 5.6 date-time: full date, T (or a space, as its note allows), full
 # time with seconds, optional fraction, and a mandatory offset (Z or +hh:mm / -hh:mm, with

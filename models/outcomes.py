@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from models.patient import AeReport, PatientRecord
+from cartwatch.models.patient import AeReport, PatientRecord
 
 DAY = 86400.0
 # Remission assessment: marrow blasts below 5% (CONTRACT 2).

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models.events import AdverseEvent, Disposition, Event, Infusion, Lab, OxygenSupport
+from cartwatch.models.events import AdverseEvent, Disposition, Event, Infusion, Lab, OxygenSupport
 
 # The lab analytes the response definitions read (CONTRACT section 2).
 RESPONSE_ANALYTES = frozenset({"BM_BLASTS", "PB_BLASTS", "ANC", "PLT", "MRD"})
@@ -31,7 +31,7 @@ def event_key(event_id: str) -> int:
     A record keeps 8 bytes per accepted event whatever the id's length (1-128 characters,
     CONTRACT 1). Two different ids share a digest with probability about n**2 / 2**65 for
     n events: about 1e-15 for one patient's 200 events, 3e-8 for a million events of all
-    patients (the pipeline recognises an id across patients, `streams.pipeline.Pipeline`).
+    patients (the pipeline recognises an id across patients, `cartwatch.alerts.pipeline.Pipeline`).
     """
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 

@@ -16,7 +16,7 @@ import json
 import struct
 import zlib
 
-from models.patient import PatientRecord
+from cartwatch.models.patient import PatientRecord
 
 VERSION = 2
 _HEADER = struct.Struct("<BI")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from models.outcomes import DAY, counted_toxicities, derive_outcome, worst_grade
-from models.patient import PatientRecord
+from cartwatch.models.outcomes import DAY, counted_toxicities, derive_outcome, worst_grade
+from cartwatch.models.patient import PatientRecord
 
 
 def _iso(t: float | None) -> str | None:

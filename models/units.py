@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.errors import InvalidUnit
+from cartwatch.models.errors import InvalidUnit
 
 MICRO_SIGN = "\u00b5"  # the contract's µ
 GREEK_MU = "\u03bc"  # the same prefix typed on many keyboards; accepted as an equivalent

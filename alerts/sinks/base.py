@@ -6,7 +6,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any
 
-from models.errors import CartwatchError
+from cartwatch.models.errors import CartwatchError
 
 
 class SinkError(CartwatchError):

@@ -8,10 +8,10 @@ from typing import Protocol, get_args
 
 from pydantic import SecretStr
 
-from alerts.model import Severity
-from alerts.sinks.base import AlertSink
-from alerts.sinks.smtp import SmtpSink
-from alerts.sinks.webhook import WebhookSink
+from cartwatch.alerts.model import Severity
+from cartwatch.alerts.sinks.base import AlertSink
+from cartwatch.alerts.sinks.smtp import SmtpSink
+from cartwatch.alerts.sinks.webhook import WebhookSink
 
 SEVERITIES = frozenset(get_args(Severity))
 
@@ -53,7 +53,7 @@ class Routing:
 
 
 class DeliverySettings(Protocol):
-    """The part of `streams.settings.Settings` routing reads."""
+    """The part of `cartwatch.streams.worker.settings.Settings` routing reads."""
 
     webhook_url: SecretStr | None
     webhook_secret: SecretStr | None

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from alerts.model import ALERT_FIELDS
-from alerts.sinks.base import AlertSink, DeliveryFailed
+from cartwatch.alerts.model import ALERT_FIELDS
+from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed
 
 # The fields listed under the message, in the order of CONTRACT 4.
 _FIELDS = (*(f for f in ALERT_FIELDS if f != "message"), "notification")

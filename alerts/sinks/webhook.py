@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from alerts.sinks.base import AlertSink, DeliveryFailed, alert_body
+from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed, alert_body
 
 SIGNATURE_HEADER = "X-Cartwatch-Signature"
 ALERT_ID_HEADER = "X-Cartwatch-Alert-Id"

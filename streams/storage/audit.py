@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from streams.storage.engine import now, utc
-from streams.storage.schema import audit_log
+from cartwatch.streams.storage.engine import now, utc
+from cartwatch.streams.storage.schema import audit_log
 
 ALERT_ACKNOWLEDGED = "alert.acknowledged"
 CONFIGURATION_CHANGED = "configuration.changed"

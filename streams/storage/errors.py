@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.errors import CartwatchError
+from cartwatch.models.errors import CartwatchError
 
 
 class StorageError(CartwatchError):

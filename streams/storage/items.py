@@ -1,6 +1,6 @@
 """What the stream hands the storage writer: one small dataclass per row kind.
 
-`AlertRaised` (alerts.model) is accepted as it is; the rest are built here from the
+`AlertRaised` (cartwatch.alerts.model) is accepted as it is; the rest are built here from the
 domain objects, so the worker never shapes database rows itself.
 """
 
@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from alerts.model import AlertRaised
-from models.events import AdverseEvent
-from models.patient import PatientRecord
-from streams.storage.engine import now
+from cartwatch.alerts.model import AlertRaised
+from cartwatch.models.events import AdverseEvent
+from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.storage.engine import now
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from streams.storage.engine import make_engine
+from cartwatch.streams.storage.engine import make_engine
 
-SCRIPT_LOCATION = "streams.storage:migrations"
+SCRIPT_LOCATION = "cartwatch.streams.storage:migrations"
 
 
 def alembic_config(engine: Engine) -> Config:

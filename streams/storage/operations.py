@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, RowMapping, select, update
 
-from streams.storage.audit import ALERT_ACKNOWLEDGED, append_audit
-from streams.storage.engine import now, utc
-from streams.storage.errors import AlertNotFound, DeadLetterNotFound
-from streams.storage.schema import alerts, dead_letters
+from cartwatch.streams.storage.audit import ALERT_ACKNOWLEDGED, append_audit
+from cartwatch.streams.storage.engine import now, utc
+from cartwatch.streams.storage.errors import AlertNotFound, DeadLetterNotFound
+from cartwatch.streams.storage.schema import alerts, dead_letters
 
 _TIMES = (
     "received_at",

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, String, exists, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.model import ALERT_FIELDS
-from streams.storage.engine import utc
-from streams.storage.schema import Utc, alert_deliveries, alerts
+from cartwatch.alerts.model import ALERT_FIELDS
+from cartwatch.streams.storage.engine import utc
+from cartwatch.streams.storage.schema import Utc, alert_deliveries, alerts
 
 # The alert as CONTRACT 4 defines it, in its order; the outbox adds `notification`.
 CONTRACT_FIELDS = ALERT_FIELDS

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
 
-from models.codec import decode_event
-from models.errors import InvalidEvent
-from models.events import TOPIC_SUFFIX_BY_TYPE
-from streams.storage.audit import DEAD_LETTER_REDRIVEN, append_audit
-from streams.storage.engine import now
-from streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
-from streams.storage.schema import dead_letters
+from cartwatch.models.codec import decode_event
+from cartwatch.models.errors import InvalidEvent
+from cartwatch.models.events import TOPIC_SUFFIX_BY_TYPE
+from cartwatch.streams.storage.audit import DEAD_LETTER_REDRIVEN, append_audit
+from cartwatch.streams.storage.engine import now
+from cartwatch.streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
+from cartwatch.streams.storage.schema import dead_letters
 
 # send(topic, key, value) returns once the broker acknowledged, or raises.
 Sender = Callable[[str, bytes, bytes], None]

@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import Connection, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.model import AlertRaised
-from streams.storage import schema
-from streams.storage.engine import utc
-from streams.storage.items import (
+from cartwatch.alerts.model import AlertRaised
+from cartwatch.streams.storage import schema
+from cartwatch.streams.storage.engine import utc
+from cartwatch.streams.storage.items import (
     AdverseEventReport,
     AlertDelivery,
     DeadLetter,

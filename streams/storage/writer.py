@@ -19,10 +19,10 @@ import time
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from streams.storage.engine import make_engine
-from streams.storage.errors import WriterClosed
-from streams.storage.items import StorageItem
-from streams.storage.upserts import write_batch
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.errors import WriterClosed
+from cartwatch.streams.storage.items import StorageItem
+from cartwatch.streams.storage.upserts import write_batch
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from streams.broker import free_port
+from cartwatch.streams.devtools.broker import free_port
 
 
 def _report_from(output: str) -> dict:
@@ -23,7 +23,7 @@ def test_the_demo_streams_the_simulated_trial_and_prints_the_published_figures(t
     env = os.environ | {"COLUMNS": "120", "CARTWATCH_DATA_DIR": str(tmp_path)}
     command = ["demo", "--once", "--duration", "10", "--api-port", str(port)]
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *command],
+        [sys.executable, "-m", "cartwatch.streams.cli.main", *command],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from streams.broker import EmbeddedBroker
+from cartwatch.streams.devtools.broker import EmbeddedBroker
 
 CreateTopics = Callable[..., list[str]]
 

@@ -14,7 +14,7 @@ from typing import Self
 
 import yaml
 
-from streams.broker import free_port
+from cartwatch.streams.devtools.broker import free_port
 from tests.integration.deploy_queries import DEPLOY
 
 

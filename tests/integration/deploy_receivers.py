@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-from streams.broker import free_port
+from cartwatch.streams.devtools.broker import free_port
 
 
 class _Receiver:

@@ -10,16 +10,16 @@ from urllib.parse import quote
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from alerts.rules import RuleThresholds
-from models.patient import PatientRecord
-from models.summary import patient_summary
-from streams.deadletter import read_dead_letter_headers
-from streams.processes import WorkerProcess
-from streams.producer import produce_lines
-from streams.replay import replay
-from streams.settings import Settings
-from streams.storage import schema
-from streams.storage.engine import make_engine
+from cartwatch.alerts.replay import replay
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.patient import PatientRecord
+from cartwatch.models.summary import patient_summary
+from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.kafka.deadletter import read_dead_letter_headers
+from cartwatch.streams.kafka.producer import produce_lines
+from cartwatch.streams.storage import schema
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.kafka_read import read_topic
 
 TOKEN = "integration-token"
@@ -141,7 +141,7 @@ def wait_until_stored(settings: Settings, wanted, database_url: str, timeout: fl
 
 def wait_until_committed(workers, timeout: float = 60.0) -> None:
     """Until each worker has committed every input message (its consumer-lag gauges at 0):
-    after a restart its commits must catch up, not crawl (streams.faust_patches)."""
+    after a restart its commits must catch up, not crawl (cartwatch.streams.kafka.faust_patches)."""
     deadline = time.monotonic() + timeout
     for worker in workers:
         while (lag := _lag(worker)) != 0:

@@ -13,12 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench_latency import measure_delivery, measure_latency, produce_steady
-from streams.bench_restart import measure_restart
-from streams.broker import free_port
-from streams.processes import WorkerProcess
-from streams.settings import Settings
-from streams.topics import create_topics
+from cartwatch.streams.devtools.bench_latency import (
+    measure_delivery,
+    measure_latency,
+    produce_steady,
+)
+from cartwatch.streams.devtools.bench_restart import measure_restart
+from cartwatch.streams.devtools.broker import free_port
+from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.kafka.topics import create_topics
+from cartwatch.streams.worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from streams.broker import (
+from cartwatch.streams.devtools.broker import (
     BrokerStartError,
     EmbeddedBroker,
     cluster_id,
@@ -90,7 +90,7 @@ def test_a_stopped_broker_is_no_longer_running() -> None:
 def test_cartwatch_broker_stops_its_broker_on_sigterm(tmp_path) -> None:
     port = free_port()
     env = os.environ | {"CARTWATCH_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
-    command = [sys.executable, "-m", "streams.cli", "broker"]
+    command = [sys.executable, "-m", "cartwatch.streams.cli.main", "broker"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -110,7 +110,7 @@ def test_a_broker_will_not_start_where_another_listens(broker: EmbeddedBroker) -
     with pytest.raises(BrokerStartError, match="already listens"):
         EmbeddedBroker(broker.port).start()
     env = os.environ | {"CARTWATCH_KAFKA_BOOTSTRAP": broker.bootstrap}
-    command = [sys.executable, "-m", "streams.cli", "broker"]
+    command = [sys.executable, "-m", "cartwatch.streams.cli.main", "broker"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "already listens" in done.stderr
     assert "Traceback" not in done.stderr

@@ -28,20 +28,20 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete
 
-from alerts.model import AlertRaised, alert_id
-from alerts.sinks.routing import Route, Routing
-from alerts.sinks.smtp import SmtpSink
-from alerts.sinks.webhook import WebhookSink
-from streams.api import build_api
-from streams.delivery import AlertDispatcher, DeliveryService
-from streams.metrics import Metrics
-from streams.settings import Settings
-from streams.storage.audit import ALERT_ACKNOWLEDGED, list_audit
-from streams.storage.engine import make_engine
-from streams.storage.migrate import upgrade
-from streams.storage.outbox import list_deliveries
-from streams.storage.schema import alert_deliveries, alerts
-from streams.storage.upserts import write_batch
+from cartwatch.alerts.model import AlertRaised, alert_id
+from cartwatch.alerts.sinks.routing import Route, Routing
+from cartwatch.alerts.sinks.smtp import SmtpSink
+from cartwatch.alerts.sinks.webhook import WebhookSink
+from cartwatch.streams.http.api import build_api
+from cartwatch.streams.storage.audit import ALERT_ACKNOWLEDGED, list_audit
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.migrate import upgrade
+from cartwatch.streams.storage.outbox import list_deliveries
+from cartwatch.streams.storage.schema import alert_deliveries, alerts
+from cartwatch.streams.storage.upserts import write_batch
+from cartwatch.streams.worker.delivery import AlertDispatcher, DeliveryService
+from cartwatch.streams.worker.metrics import Metrics
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.test_storage_support import free_port, postgres_database, trial
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.app import Worker
-from streams.settings import Settings
-from streams.topics import all_topics
+from cartwatch.streams.kafka.topics import all_topics
+from cartwatch.streams.worker.app import Worker
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.deploy_queries import (
     DASHBOARDS,
     DEPLOY,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.broker import free_port
-from streams.processes import WorkerProcess
-from streams.producer import produce_lines
-from streams.settings import Settings
-from streams.simulator import simulate_trial
-from streams.topics import create_topics
+from cartwatch.streams.devtools.broker import free_port
+from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.devtools.simulator import simulate_trial
+from cartwatch.streams.kafka.producer import produce_lines
+from cartwatch.streams.kafka.topics import create_topics
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.deploy_monitoring import (
     Daemon,
     instant,

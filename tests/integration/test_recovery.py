@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.processes import WorkerProcess
-from streams.simulator import simulate_trial
-from streams.topics import create_topics
+from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.devtools.simulator import simulate_trial
+from cartwatch.streams.kafka.topics import create_topics
 from tests.integration.kafka_read import read_topic
 from tests.integration.streaming import (
     api_report,
@@ -203,7 +203,7 @@ def _latest_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def test_the_tables_come_back_whole_after_a_sigkill(broker, tmp_path: Path, database_url):
     """The embedded broker's "latest" offset is wrong when a partition's last batch holds
     several records, and a table restored from its changelog would then stop short: the
-    worker sends every record in a batch of its own there (streams/faust_settings.py). A
+    worker sends every record in a batch of its own there (streams/kafka/faust_settings.py). A
     worker restarted after a SIGKILL reports the whole trial the moment it is ready, before
     any new input; and after a stream the broker's "latest" is right on every changelog
     partition."""
@@ -244,7 +244,7 @@ def test_the_tables_come_back_whole_after_a_sigkill(broker, tmp_path: Path, data
         written[table] = sum(ends.values())
         assert written[table] >= at_least, topic
     # the restarted worker read the whole patient changelog in bulk before it joined the group
-    # (streams/changelog_store.py): the first start found nothing, each rebalance nothing new
+    # (streams/worker/changelog_store.py): the first start found nothing, each rebalance nothing new
     first, restarted = bulk.values()
     assert sum(first) == 0, bulk
     assert restarted[0] == written["patient_to_record"] and sum(restarted) == restarted[0], bulk

@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from streams.cli import main
-from streams.storage.engine import make_engine
-from streams.storage.migrate import current_revision, upgrade
-from streams.storage.schema import metadata
+from cartwatch.streams.cli.main import main
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.migrate import current_revision, upgrade
+from cartwatch.streams.storage.schema import metadata
 from tests.integration.test_storage_support import postgres_database
 
 pytestmark = pytest.mark.integration

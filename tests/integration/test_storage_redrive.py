@@ -13,17 +13,17 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine
 
-from alerts.rules import RuleThresholds
-from streams.cli import build_parser, main, settings_from
-from streams.pipeline import Pipeline
-from streams.storage.audit import DEAD_LETTER_REDRIVEN, list_audit
-from streams.storage.cli import run_dlq
-from streams.storage.engine import make_engine
-from streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
-from streams.storage.migrate import upgrade
-from streams.storage.operations import get_dead_letter, list_dead_letters
-from streams.storage.redrive import redrive_dead_letter
-from streams.storage.upserts import write_batch
+from cartwatch.alerts.pipeline import Pipeline
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.streams.cli.main import build_parser, main, settings_from
+from cartwatch.streams.cli.storage import run_dlq
+from cartwatch.streams.storage.audit import DEAD_LETTER_REDRIVEN, list_audit
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
+from cartwatch.streams.storage.migrate import upgrade
+from cartwatch.streams.storage.operations import get_dead_letter, list_dead_letters
+from cartwatch.streams.storage.redrive import redrive_dead_letter
+from cartwatch.streams.storage.upserts import write_batch
 from tests.integration.conftest import create_topics
 from tests.integration.test_storage_support import database, dead_letter, trial
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
-from alerts.model import AlertRaised, alert_id
-from streams.storage.engine import make_engine
-from streams.storage.items import DeadLetter, PatientSnapshot
-from streams.storage.migrate import upgrade
+from cartwatch.alerts.model import AlertRaised, alert_id
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.items import DeadLetter, PatientSnapshot
+from cartwatch.streams.storage.migrate import upgrade
 
 ADMIN_URL = os.environ.get(
     "CARTWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

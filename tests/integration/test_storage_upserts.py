@@ -11,21 +11,21 @@ import pytest
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DatabaseError
 
-from models.codec import decode_event
-from streams.settings import Settings
-from streams.storage.audit import (
+from cartwatch.models.codec import decode_event
+from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGED,
     append_audit,
     configuration_of,
     list_audit,
     record_configuration,
 )
-from streams.storage.engine import utc
-from streams.storage.errors import AlertNotFound
-from streams.storage.items import AdverseEventReport, AlertDelivery
-from streams.storage.operations import acknowledge_alert, list_alerts, list_dead_letters
-from streams.storage.schema import adverse_event_reports, audit_log, patient_snapshots
-from streams.storage.upserts import write_batch
+from cartwatch.streams.storage.engine import utc
+from cartwatch.streams.storage.errors import AlertNotFound
+from cartwatch.streams.storage.items import AdverseEventReport, AlertDelivery
+from cartwatch.streams.storage.operations import acknowledge_alert, list_alerts, list_dead_letters
+from cartwatch.streams.storage.schema import adverse_event_reports, audit_log, patient_snapshots
+from cartwatch.streams.storage.upserts import write_batch
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.test_storage_support import alert, database, dead_letter, snapshot, trial
 
 pytestmark = pytest.mark.integration

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from streams.storage.engine import make_engine
-from streams.storage.errors import WriterClosed
-from streams.storage.migrate import upgrade
-from streams.storage.operations import list_alerts
-from streams.storage.schema import alerts, patient_snapshots
-from streams.storage.writer import StorageWriter
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.errors import WriterClosed
+from cartwatch.streams.storage.migrate import upgrade
+from cartwatch.streams.storage.operations import list_alerts
+from cartwatch.streams.storage.schema import alerts, patient_snapshots
+from cartwatch.streams.storage.writer import StorageWriter
 from tests.integration.test_storage_support import ThrowawayPostgres, alert, snapshot, trial
 
 pytestmark = pytest.mark.integration
@@ -149,7 +149,7 @@ def test_a_writer_survives_a_postgresql_outage_and_loses_nothing(
         await writer.flush(timeout=30)
         return held_back
 
-    with caplog.at_level(logging.DEBUG, logger="streams.storage"):
+    with caplog.at_level(logging.DEBUG, logger="cartwatch.streams.storage"):
         held_back = asyncio.run(scenario())
     assert writer.close() is True and writer.healthy and writer.retries > 0
     assert held_back, "put should wait while the queue is full (back-pressure)"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from streams.broker import EmbeddedBroker
-from streams.settings import Settings
-from streams.topics import TopicLayoutError, all_topics, ensure_topics
+from cartwatch.streams.devtools.broker import EmbeddedBroker
+from cartwatch.streams.kafka.topics import TopicLayoutError, all_topics, ensure_topics
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.conftest import CreateTopics
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ def test_the_worker_command_stops_with_the_fix_and_exit_code_2(
         "CARTWATCH_DATA_DIR": str(tmp_path / "data"),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker"],
+        [sys.executable, "-m", "cartwatch.streams.cli.main", "worker"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from streams.deadletter import read_dead_letter_headers
-from streams.processes import WorkerProcess
-from streams.simulator import simulate_trial
-from streams.topics import create_topics
+from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.devtools.simulator import simulate_trial
+from cartwatch.streams.kafka.deadletter import read_dead_letter_headers
+from cartwatch.streams.kafka.topics import create_topics
 from tests.integration.kafka_read import read_topic
 from tests.integration.streaming import (
     alert_ids,

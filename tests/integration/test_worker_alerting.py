@@ -21,11 +21,11 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
-from streams.broker import free_port
-from streams.processes import WorkerProcess
-from streams.producer import produce_lines
-from streams.settings import Settings
-from streams.topics import create_topics
+from cartwatch.streams.devtools.broker import free_port
+from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.kafka.producer import produce_lines
+from cartwatch.streams.kafka.topics import create_topics
+from cartwatch.streams.worker.settings import Settings
 from tests.integration.test_storage_support import postgres_database
 
 SECRET = "webhook-secret"

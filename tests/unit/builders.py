@@ -13,14 +13,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.engine import process_event
-from alerts.model import AlertRaised
-from alerts.rules import RuleThresholds
-from models.codec import decode_event
-from models.cohort import cohort_reports
-from models.events import Event
-from models.outcomes import PatientOutcome, derive_outcome
-from models.patient import PatientRecord
+from cartwatch.alerts.engine import process_event
+from cartwatch.alerts.model import AlertRaised
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.codec import decode_event
+from cartwatch.models.cohort import cohort_reports
+from cartwatch.models.events import Event
+from cartwatch.models.outcomes import PatientOutcome, derive_outcome
+from cartwatch.models.patient import PatientRecord
 
 DAY_ZERO = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 TRIAL = "T1"

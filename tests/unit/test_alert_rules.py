@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.engine import process_event
-from alerts.rules import RuleThresholds
-from models.patient import PatientRecord
+from cartwatch.alerts.engine import process_event
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.patient import PatientRecord
 from tests.unit.builders import (
     adverse_event,
     alerts_of,

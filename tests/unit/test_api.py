@@ -12,14 +12,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from alerts.rules import RuleThresholds
-from models.dlt import boundary_report
-from models.patient import PatientRecord
-from streams.api import build_api
-from streams.metrics import Metrics
-from streams.pipeline import Pipeline, record_key
+from cartwatch.alerts.pipeline import Pipeline, record_key
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.dlt import boundary_report
+from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.http.api import build_api
+from cartwatch.streams.worker.metrics import Metrics
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "examples" / "events.jsonl"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "events.jsonl"
 
 
 class ExampleView:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.rules import RuleThresholds
-from models.astct import (
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.astct import (
     CrsSigns,
     crs_grade,
     hypotension_grade,
@@ -229,7 +229,7 @@ def test_derived_thresholds_are_configurable():
 def test_a_record_with_observations_survives_a_json_round_trip_exactly():
     import json
 
-    from models.patient import PatientRecord
+    from cartwatch.models.patient import PatientRecord
     from tests.unit.builders import record_of
 
     record = record_of(
@@ -243,7 +243,7 @@ def test_a_record_with_observations_survives_a_json_round_trip_exactly():
 
 
 def test_a_record_stored_before_observations_were_kept_still_loads():
-    from models.patient import PatientRecord
+    from cartwatch.models.patient import PatientRecord
     from tests.unit.builders import record_of
 
     stored = record_of(infusion(at(0))).to_dict()

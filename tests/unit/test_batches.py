@@ -1,4 +1,4 @@
-"""Batches that never wait while events are ready (streams.batches.take_ready), driven
+"""Batches that never wait while events are ready (worker.batches.take_ready), driven
 through a Faust agent's own test context (no broker)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import faust
 
-from streams.batches import take_ready
+from cartwatch.streams.worker.batches import take_ready
 
 LONG = 30.0  # an idle gathering this long would time the test out
 

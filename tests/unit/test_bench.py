@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from alerts.rules import RuleThresholds
-from streams.bench_latency import latency_stream
-from streams.bench_report import (
+from cartwatch.alerts.pipeline import Pipeline
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.streams.devtools.bench_latency import latency_stream
+from cartwatch.streams.devtools.bench_report import (
     Target,
     first_log_time,
     percentile,
@@ -17,8 +18,7 @@ from streams.bench_report import (
     target_rows,
     top_frames,
 )
-from streams.bench_restart import restart_lines
-from streams.pipeline import Pipeline
+from cartwatch.streams.devtools.bench_restart import restart_lines
 
 
 def test_percentiles_match_numpy_and_empty_is_none() -> None:

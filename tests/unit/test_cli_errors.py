@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from streams import cli, commands
+from cartwatch.streams.cli import commands
+from cartwatch.streams.cli import main as cli
 
 AS_OF = "2025-06-01T00:00:00Z"
 
@@ -55,7 +56,7 @@ def test_produce_without_a_broker(capsys, tmp_path: Path, monkeypatch):
     def no_broker(*args, **kwargs):
         raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
 
-    monkeypatch.setattr("streams.producer.kafka_producer", no_broker)
+    monkeypatch.setattr("cartwatch.streams.kafka.producer.kafka_producer", no_broker)
     code, err = _run(capsys, "produce", str(events), "--kafka-bootstrap", "127.0.0.1:1")
     assert (code, err) == (
         1,
@@ -107,7 +108,9 @@ def test_produce_sends_every_line_but_those_too_large_and_names_them(capsys, tmp
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join([small, large, small, large, small]) + b"\n")
     producer = _Producer()
-    monkeypatch.setattr("streams.producer.kafka_producer", lambda settings: producer)
+    monkeypatch.setattr(
+        "cartwatch.streams.kafka.producer.kafka_producer", lambda settings: producer
+    )
     code, err = _run(capsys, "produce", str(events), "--topic-prefix", "cw")
     assert producer.sent == [small, small, small]
     assert (code, err) == (

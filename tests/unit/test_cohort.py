@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from models.cohort import DAYS_PER_MONTH, trial_report
-from models.survival import clopper_pearson
+from cartwatch.models.cohort import DAYS_PER_MONTH, trial_report
+from cartwatch.models.survival import clopper_pearson
 from tests.unit.builders import (
     at,
     blood_blasts,

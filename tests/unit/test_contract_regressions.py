@@ -9,9 +9,9 @@ import warnings
 import pytest
 from lifelines import KaplanMeierFitter
 
-from models.codec import decode_event
-from models.errors import InvalidEvent
-from models.survival import km_median
+from cartwatch.models.codec import decode_event
+from cartwatch.models.errors import InvalidEvent
+from cartwatch.models.survival import km_median
 from tests.unit.builders import at, disposition, lab
 
 

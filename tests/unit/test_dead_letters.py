@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from models.codec import MAX_REASON_CHARS, MAX_REASONS, decode_event
-from models.errors import InvalidEvent
-from streams.app import Batch
-from streams.deadletter import dead_letter_headers, dead_letter_record, read_dead_letter_headers
-from streams.storage.items import DeadLetter
+from cartwatch.models.codec import MAX_REASON_CHARS, MAX_REASONS, decode_event
+from cartwatch.models.errors import InvalidEvent
+from cartwatch.streams.kafka.deadletter import (
+    dead_letter_headers,
+    dead_letter_record,
+    read_dead_letter_headers,
+)
+from cartwatch.streams.storage.items import DeadLetter
+from cartwatch.streams.worker.app import Batch
 from tests.unit.builders import at, infusion
 from tests.unit.worker_doubles import Event, Message, worker_with_doubles
 

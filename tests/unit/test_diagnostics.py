@@ -8,7 +8,7 @@ import os
 import signal
 from types import SimpleNamespace
 
-from streams.diagnostics import DumpOnSignal, _await_chain, dump_tasks
+from cartwatch.streams.worker.diagnostics import DumpOnSignal, _await_chain, dump_tasks
 
 
 async def _innermost(patient_id: str) -> None:
@@ -47,7 +47,7 @@ def test_the_dump_logs_code_locations_and_no_value(caplog):
         finally:
             task.cancel()
 
-    with caplog.at_level(logging.WARNING, logger="streams.diagnostics"):
+    with caplog.at_level(logging.WARNING, logger="cartwatch.streams.worker.diagnostics"):
         asyncio.run(scenario())
     [record] = caplog.records
     assert "_innermost" in record.getMessage()
@@ -65,6 +65,6 @@ def test_sigusr1_to_a_running_worker_logs_the_dump(caplog):
         finally:
             await service.on_stop()
 
-    with caplog.at_level(logging.WARNING, logger="streams.diagnostics"):
+    with caplog.at_level(logging.WARNING, logger="cartwatch.streams.worker.diagnostics"):
         asyncio.run(scenario())
     assert any(r.getMessage().startswith("SIGUSR1:") for r in caplog.records)

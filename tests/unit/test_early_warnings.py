@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.early_warnings import WarningThresholds, modified_easix_series
-from alerts.rules import RuleThresholds
+from cartwatch.alerts.early_warnings import WarningThresholds, modified_easix_series
+from cartwatch.alerts.rules import RuleThresholds
 from tests.unit.builders import alerts_of, at, infusion, lab, record_of
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules import RuleThresholds
-from streams.replay import replay
+from cartwatch.alerts.replay import replay
+from cartwatch.alerts.rules import RuleThresholds
 from tests.unit.builders import at, crs, infusion
 from tests.unit.worker_doubles import process, worker_with_doubles
 

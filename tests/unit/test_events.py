@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from models.codec import decode_event
-from models.errors import InvalidEvent
-from models.events import AdverseEvent, Disposition, Infusion, Lab, Oxygen
+from cartwatch.models.codec import decode_event
+from cartwatch.models.errors import InvalidEvent
+from cartwatch.models.events import AdverseEvent, Disposition, Infusion, Lab, Oxygen
 from tests.unit.builders import (
     adverse_event,
     at,

@@ -1,4 +1,4 @@
-"""The input order around Faust's fetch iterator and its seeks (streams.faust_patches).
+"""The input order around Faust's fetch iterator and its seeks (kafka/faust_patches.py).
 
 Faust's own fetch, seek and revocation are replaced by fakes; what wraps them is real.
 """
@@ -14,7 +14,7 @@ from aiokafka.errors import IllegalStateError
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams import faust_patches
+from cartwatch.streams.kafka import faust_patches
 
 LABS, DISPOSITIONS, CHANGELOG = TP("labs", 0), TP("dispositions", 0), TP("records-changelog", 0)
 

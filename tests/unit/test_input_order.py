@@ -1,11 +1,11 @@
 """Input records are handed to the agent in offset order from the committed offset
-(streams.input_order)."""
+(cartwatch.streams.kafka.input_order)."""
 
 from __future__ import annotations
 
 from faust.types import TP
 
-from streams.input_order import InputOrder
+from cartwatch.streams.kafka.input_order import InputOrder
 
 LABS = TP("labs", 0)
 AES = TP("adverse-events", 1)

@@ -6,8 +6,12 @@ import faust
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from streams.kafka_security import aiokafka_options, faust_credentials, kafka_python_options
-from streams.settings import Settings
+from cartwatch.streams.kafka.security import (
+    aiokafka_options,
+    faust_credentials,
+    kafka_python_options,
+)
+from cartwatch.streams.worker.settings import Settings
 
 
 def test_plaintext_is_the_default_and_needs_no_credentials():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.outcomes import DAY, worst_grade
+from cartwatch.models.outcomes import DAY, worst_grade
 from tests.unit.builders import (
     adverse_event,
     at,

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from alerts.rules import RuleThresholds
-from models.patient import PatientRecord
-from streams.pipeline import Pipeline, record_key
-from streams.producer import route
-from streams.settings import Settings
+from cartwatch.alerts.pipeline import Pipeline, record_key
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.kafka.producer import route
+from cartwatch.streams.worker.settings import Settings
 
 BASE = {"trial_id": "T1", "patient_id": "P1"}
 

@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.engine import process_event
-from alerts.rules import RuleThresholds
-from models.cohort import cohort_reports
-from models.events import Event
-from models.outcomes import derive_outcome, worst_grade
-from models.patient import PatientRecord
-from models.record_codec import decode_record, encode_record
+from cartwatch.alerts.engine import process_event
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.cohort import cohort_reports
+from cartwatch.models.events import Event
+from cartwatch.models.outcomes import derive_outcome, worst_grade
+from cartwatch.models.patient import PatientRecord
+from cartwatch.models.record_codec import decode_record, encode_record
 from tests.unit.builders import (
     adverse_event,
     at,

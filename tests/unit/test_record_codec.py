@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from models.patient import PatientRecord, event_key
-from models.record_codec import CorruptRecord, decode_record, encode_record
+from cartwatch.models.patient import PatientRecord, event_key
+from cartwatch.models.record_codec import CorruptRecord, decode_record, encode_record
 from tests.unit.builders import at, crs, decode, disposition, infusion, lab, observation, record_of
 
 

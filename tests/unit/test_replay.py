@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules import RuleThresholds
-from streams.cli import main
-from streams.replay import replay
+from cartwatch.alerts.replay import replay
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.streams.cli.main import main
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "examples" / "events.jsonl"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "events.jsonl"
 AS_OF = datetime.fromisoformat("2025-06-01T00:00:00+00:00")
 
 

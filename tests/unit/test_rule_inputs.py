@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from alerts import engine
-from alerts.rules import PATIENT_RULES, RULE_INPUTS, RuleThresholds, rules_for
-from models.codec import decode_event
-from streams.replay import replay
-from streams.simulator import simulate_trial
+from cartwatch.alerts import engine
+from cartwatch.alerts.replay import replay
+from cartwatch.alerts.rules import PATIENT_RULES, RULE_INPUTS, RuleThresholds, rules_for
+from cartwatch.models.codec import decode_event
+from cartwatch.streams.devtools.simulator import simulate_trial
 from tests.unit.builders import alerts_of, at, infusion, observation
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.sends import Outgoing, outgoing, send_all
+from cartwatch.streams.kafka.sends import Outgoing, outgoing, send_all
 
 
 class Broker:

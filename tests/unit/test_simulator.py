@@ -8,14 +8,14 @@ from datetime import datetime
 
 import pytest
 
-from alerts.engine import process_event
-from alerts.rules import RuleThresholds
-from models.codec import decode_event
-from models.cohort import cohort_reports
-from models.errors import InvalidEvent
-from models.outcomes import derive_outcome, worst_grade
-from models.patient import PatientRecord
-from streams.simulator import BREAKAGES, SimulatedTrial, simulate_trial
+from cartwatch.alerts.engine import process_event
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.codec import decode_event
+from cartwatch.models.cohort import cohort_reports
+from cartwatch.models.errors import InvalidEvent
+from cartwatch.models.outcomes import derive_outcome, worst_grade
+from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.devtools.simulator import BREAKAGES, SimulatedTrial, simulate_trial
 
 DAY = 86400.0
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from alerts.sinks.base import AlertSink, alert_body
-from alerts.sinks.routing import Route, Routing, parse_severities, routing_from_settings
-from alerts.sinks.smtp import SmtpSink, email_of, subject_of
-from alerts.sinks.webhook import WebhookSink, sign, signature_is_valid
-from streams.delivery import backoff_s
-from streams.settings import Settings
+from cartwatch.alerts.sinks.base import AlertSink, alert_body
+from cartwatch.alerts.sinks.routing import Route, Routing, parse_severities, routing_from_settings
+from cartwatch.alerts.sinks.smtp import SmtpSink, email_of, subject_of
+from cartwatch.alerts.sinks.webhook import WebhookSink, sign, signature_is_valid
+from cartwatch.streams.worker.delivery import backoff_s
+from cartwatch.streams.worker.settings import Settings
 
 SECRET = SecretStr("key")
 ALERT = {

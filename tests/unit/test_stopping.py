@@ -19,14 +19,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts import engine
-from alerts.engine import raise_alert
-from alerts.rules import RuleThresholds, evaluate_toxicity_boundary
-from models.dlt import dlt_course, toxicity_status
-from models.stopping import StoppingConfig, boundary_table, compute_boundary, crossing_probability
-from streams.pipeline import Pipeline
-from streams.pipeline import decode as decode_line
-from streams.replay import replay
+from cartwatch.alerts import engine
+from cartwatch.alerts.engine import raise_alert
+from cartwatch.alerts.pipeline import Pipeline
+from cartwatch.alerts.pipeline import decode as decode_line
+from cartwatch.alerts.replay import replay
+from cartwatch.alerts.rules import RuleThresholds, evaluate_toxicity_boundary
+from cartwatch.models.dlt import dlt_course, toxicity_status
+from cartwatch.models.stopping import (
+    StoppingConfig,
+    boundary_table,
+    compute_boundary,
+    crossing_probability,
+)
 from tests.unit.builders import (
     adverse_event,
     at,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 from scipy.stats import beta
 
-from models.survival import clopper_pearson, km_median, median, reverse_km_median
+from cartwatch.models.survival import clopper_pearson, km_median, median, reverse_km_median
 
 
 def exact_km(times: list[float], events: list[bool]) -> tuple[float | None, bool]:

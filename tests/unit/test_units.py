@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from models.codec import decode_event
-from models.errors import InvalidEvent
+from cartwatch.models.codec import decode_event
+from cartwatch.models.errors import InvalidEvent
 from tests.unit.builders import CANONICAL, at, decode, lab
 
 

@@ -1,6 +1,6 @@
 """A batch that does not finish is never acknowledged, so its events are read again.
 
-The agent's batches (`streams.batches.take_ready`, as Faust's `Stream.take_events`)
+The agent's batches (`cartwatch.streams.worker.batches.take_ready`, as Faust's `Stream.take_events`)
 acknowledge a batch's events in a `finally` when the generator goes on or closes, also when
 the agent raised inside the batch (`yield batch` ... `finally: for event in batch: await
 stream.ack(event)`). `Batches` below does the same with Faust's own `ConsumerMessage`, whose
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from faust.types.tuples import ConsumerMessage
 
-from streams.faust_patches import input_order
+from cartwatch.streams.kafka.faust_patches import input_order
 from tests.unit.builders import at, crs, infusion
 from tests.unit.worker_doubles import Event, events_of, worker_with_doubles
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from streams.pipeline import record_key
+from cartwatch.alerts.pipeline import record_key
 from tests.unit.builders import at, crs, infusion
 from tests.unit.worker_doubles import events_of, process, settle, worker_with_doubles
 

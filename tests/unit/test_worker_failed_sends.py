@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.model import AlertRaised
-from models.record_codec import decode_record
-from streams.pipeline import record_key
+from cartwatch.alerts.model import AlertRaised
+from cartwatch.alerts.pipeline import record_key
+from cartwatch.models.record_codec import decode_record
 from tests.unit.builders import at, crs, infusion, lab
 from tests.unit.worker_doubles import events_of, process, worker_with_doubles
 
@@ -37,7 +37,7 @@ def _fail_batch(worker, changelogs, failing, *events: dict) -> None:
 
     with pytest.raises(ConnectionError):
         asyncio.run(run())
-    worker._monitor_loaded = False  # streams.app.Worker._process_patient_events
+    worker._monitor_loaded = False  # cartwatch.streams.worker.app.Worker._process_patient_events
 
 
 def test_a_record_the_broker_refused_is_written_again_when_its_events_come_again(tmp_path: Path):

@@ -8,13 +8,13 @@ import itertools
 import time
 from pathlib import Path
 
-from alerts.engine import TrialMonitor
-from models.dlt import boundary_report
-from models.patient import PatientRecord
-from models.record_codec import encode_record
-from streams.app import GAUGE_PAUSE_FACTOR, Worker
-from streams.pipeline import record_key
-from streams.settings import Settings
+from cartwatch.alerts.engine import TrialMonitor
+from cartwatch.alerts.pipeline import record_key
+from cartwatch.models.dlt import boundary_report
+from cartwatch.models.patient import PatientRecord
+from cartwatch.models.record_codec import encode_record
+from cartwatch.streams.worker.app import GAUGE_PAUSE_FACTOR, Worker
+from cartwatch.streams.worker.settings import Settings
 from tests.unit.builders import at, crs, decode, infusion, lab
 from tests.unit.worker_doubles import events_of, process, worker_with_doubles
 

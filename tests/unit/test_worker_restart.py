@@ -1,6 +1,6 @@
 """A restarted worker judges the trial's stopping boundary on the whole trial.
 
-The trial monitor (alerts.engine.TrialMonitor) is the worker's memory of every patient's
+The trial monitor (cartwatch.alerts.engine.TrialMonitor) is the worker's memory of every patient's
 DLT course. After a restart (or a rebalance) the patient table is recovered before any
 event comes, but a monitor that learnt only from the events processed since would see the
 patients of those events alone: three DLTs among them read as "3 of the first 3 evaluable"
@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from streams.replay import replay
+from cartwatch.alerts.replay import replay
 from tests.unit.builders import at, crs, infusion, lab
 from tests.unit.worker_doubles import process, worker_with_doubles
 

@@ -1,4 +1,4 @@
-"""Stand-ins for the broker around a `streams.app.Worker`, so its batches run in a unit
+"""Stand-ins for the broker around a `Worker`, so its batches run in a unit
 test: input messages, changelog topics that acknowledge when the test says, and a
 producer that acknowledges alerts and dead letters at once."""
 
@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.app import Worker
-from streams.settings import Settings
+from cartwatch.streams.worker.app import Worker
+from cartwatch.streams.worker.settings import Settings
 
 
 @dataclass

@@ -1,0 +1,91 @@
+"""Run a worker: the Faust app, its HTTP API, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+from aiohttp import web
+from faust.worker import Worker as FaustWorker
+from mode import Service
+
+from cartwatch.streams.http.api import build_api
+from cartwatch.streams.kafka.faust_settings import uses_embedded_broker
+from cartwatch.streams.kafka.topics import ensure_topics
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.migrate import upgrade
+from cartwatch.streams.storage.writer import StorageWriter
+from cartwatch.streams.worker.app import Worker
+from cartwatch.streams.worker.delivery import AlertDispatcher, DeliveryService
+from cartwatch.streams.worker.diagnostics import DumpOnSignal
+from cartwatch.streams.worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TablePreload(Service):
+    """Reads the global tables' changelogs in bulk; a service, so it runs before the app."""
+
+    def __init__(self, worker: Worker, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.worker = worker
+
+    async def on_start(self) -> None:
+        await self.worker.preload_tables()
+
+
+class ApiServer(Service):
+    """The aiohttp API as a mode service, started and stopped with the worker."""
+
+    def __init__(self, app: web.Application, host: str, port: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.web_app, self.host, self.port = app, host, port
+        self.runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        self.runner = web.AppRunner(self.web_app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, self.port).start()
+        log.info("API listening on http://%s:%s", self.host, self.port)
+
+    async def on_stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+# Python's collector with its default thresholds (700, 10, 10) made a full collection over
+# every patient record every few seconds: 93-166 ms pauses, each an alert's p99 at 2,000
+# events/s (docs/BENCHMARKS.md, 2026-11-30). Young collections every 10,000 allocations
+# (fewer records promoted), full ones after 50 x 100 of them instead of 10 x 10 (subject to
+# Python's own rule of 25% new long-lived objects); cyclic garbage is still collected.
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
+def run_worker(settings: Settings) -> int:
+    """Block running one worker; returns the exit code."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    # Alerts and dead letters go to their cause's partition; only the embedded broker gets
+    # its topics from the worker (production: deploy/kafka/create-topics.sh).
+    ensure_topics(settings, create=uses_embedded_broker(settings))
+    upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
+    writer = StorageWriter.connect(settings.database_url)
+    engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
+    worker = Worker(settings, writer=writer)
+    web_app = build_api(worker, worker.metrics, settings.api_token, engine)
+    api = ApiServer(web_app, settings.api_host, settings.api_port)
+    delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
+    dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
+    # The services start in this order and the app after them: the API answers (/healthz
+    # 503, /metrics) while the tables' changelogs are read in bulk, before the group join.
+    preload = TablePreload(worker)
+    faust_worker = FaustWorker(
+        worker.app, api, preload, delivery, dump, loglevel="INFO", quiet=True
+    )
+    try:
+        faust_worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        writer.close()
+        engine.dispose()
+    return 0
