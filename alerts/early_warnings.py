@@ -9,6 +9,10 @@ raise it). Sources, thresholds and severities are listed in the README ("Alert r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as config_dataclass
 
 from cartwatch.alerts.model import Severity
 from cartwatch.models.patient import PatientRecord
@@ -23,26 +27,26 @@ BASELINE_LOOKBACK_S = 7 * 24 * HOUR
 PANEL_S = 24 * HOUR
 
 
-@dataclass(frozen=True, slots=True)
+@config_dataclass(frozen=True, slots=True)
 class WarningThresholds:
-    """Early-warning thresholds (CARTWATCH_* settings); sources in the README."""
+    """Early-warning thresholds (CARTWATCH_RULES__WARNINGS__*); docs/ALERT_RULES.md."""
 
     # Davila ML et al., Sci Transl Med 2014;6(224):224ra25: severe CRS showed cytokine
     # rises over baseline within the first 3 days of >= 75-fold (two cytokines) or
     # >= 250-fold (one cytokine); Teachey DT et al., Cancer Discov 2016;6(6):664-679:
     # IFN-gamma and IL-6 in the first 72 h predict severe CRS.
-    cytokine_fold_info: float = 75.0
-    cytokine_fold_warning: float = 250.0
-    cytokine_window_h: float = 72.0
+    cytokine_fold_info: Annotated[float, Field(gt=1)] = 75.0
+    cytokine_fold_warning: Annotated[float, Field(gt=1)] = 250.0
+    cytokine_window_h: Annotated[float, Field(gt=0)] = 72.0
     # Neelapu SS et al., Nat Rev Clin Oncol 2018;15(1):47-62 (CARTOX): CAR-T-related
     # HLH/MAS is suspected with a peak ferritin > 10,000 ng/mL.
-    ferritin_ng_ml: float = 10_000.0
+    ferritin_ng_ml: Annotated[float, Field(gt=0)] = 10_000.0
     # Davila 2014 (as above): CRP >= 20 mg/dL (200 mg/L) identified patients with severe CRS.
-    crp_mg_l: float = 200.0
+    crp_mg_l: Annotated[float, Field(gt=0)] = 200.0
     # Pennisi M et al., Blood Adv 2021;5(17):3397-3406 (modified EASIX, CRP for creatinine)
     # publish no cut-off for monitoring after infusion: cartwatch's default, an info signal
     # (e.g. LDH 500 U/L x CRP 10 mg/dL / platelets 100 x10^9/L).
-    modified_easix: float = 50.0
+    modified_easix: Annotated[float, Field(gt=0)] = 50.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as config_dataclass
 
 from cartwatch.alerts.early_warnings import (
     LabWarning,
@@ -40,16 +44,18 @@ class Crossing:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@config_dataclass(frozen=True, slots=True)
 class RuleThresholds:
-    """Configurable thresholds; defaults are the contract's."""
+    """Configurable thresholds (CARTWATCH_RULES__*, docs/ALERT_RULES.md); defaults are the
+    contract's. The one home of every rule's default: the settings nest this model."""
 
-    crs_grade_min: int = 2  # CONTRACT 4: crs_grade fires from grade 2
-    icans_grade_min: int = 1  # CONTRACT 4: icans_grade fires from grade 1
+    crs_grade_min: Annotated[int, Field(ge=1, le=5)] = 2  # CONTRACT 4: crs_grade from 2
+    icans_grade_min: Annotated[int, Field(ge=1, le=5)] = 1  # CONTRACT 4: icans_grade from 1
     # Derived ASTCT grades fire from the same grades as the reported ones.
-    crs_derived_min: int = 2
-    icans_derived_min: int = 1
-    crs_window_h: float = 24.0  # fever, hypotension and hypoxia count together within it
+    crs_derived_min: Annotated[int, Field(ge=1, le=4)] = 2
+    icans_derived_min: Annotated[int, Field(ge=1, le=4)] = 1
+    # Fever, hypotension and hypoxia count together within it (models/astct.py).
+    crs_window_h: Annotated[float, Field(gt=0)] = 24.0
     warnings: WarningThresholds = field(default_factory=WarningThresholds)
     toxicity: StoppingConfig = field(default_factory=StoppingConfig)
 

@@ -23,26 +23,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
+from pydantic.dataclasses import dataclass as config_dataclass
 from scipy.stats import beta, binom
 
 Method = Literal["bayes", "pocock"]
 
 
-@dataclass(frozen=True, slots=True)
+@config_dataclass(frozen=True, slots=True)
 class StoppingConfig:
-    """The monitored toxicity and its boundary; defaults are documented in the README."""
+    """The monitored toxicity and its boundary (CARTWATCH_RULES__TOXICITY__*);
+    docs/ALERT_RULES.md."""
 
     method: Method = "bayes"
-    max_patients: int = 100
-    p0: float = 0.20  # acceptable rate of dose-limiting toxicity
-    alpha: float = 0.10  # probability of stopping when the true rate is p0
-    prior_a: float = 0.6  # Beta(0.6, 2.4): prior mean p0 = 0.20 worth 3 patients
-    prior_b: float = 2.4
-    dlt_window_days: float = 28.0  # onset within 28 days of the first infusion
-    dlt_min_grade: int = 4  # CRS or ICANS at or above this grade; any grade 5 counts
+    max_patients: Annotated[int, Field(ge=1, le=1000)] = 100
+    p0: Annotated[float, Field(gt=0, lt=1)] = 0.20  # acceptable rate of dose-limiting toxicity
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.10  # P(stop) when the true rate is p0
+    # Beta(0.6, 2.4): prior mean p0 = 0.20 worth 3 patients.
+    prior_a: Annotated[float, Field(gt=0)] = 0.6
+    prior_b: Annotated[float, Field(gt=0)] = 2.4
+    # Onset within 28 days of the first infusion.
+    dlt_window_days: Annotated[float, Field(gt=0)] = 28.0
+    # CRS or ICANS at or above this grade; any grade 5 counts.
+    dlt_min_grade: Annotated[int, Field(ge=1, le=5)] = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cartwatch.models.events import parse_timestamp
 from cartwatch.streams.cli.storage import add_storage_commands
-from cartwatch.streams.worker.settings import Settings
+from cartwatch.streams.worker.settings import Settings, setting_errors
 
 # CLI options that override the environment, named as the CARTWATCH_* variables.
 _SETTING_OPTIONS = {
@@ -92,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cartwatch` console script."""
     args = build_parser().parse_args(argv)
-    settings = settings_from(args)
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:  # one line per setting, named as its variable
+        return _fail(args.command, "configuration: " + "; ".join(setting_errors(exc)))
     from cartwatch.streams.cli import commands  # heavy imports only once a command runs
 
     handler = getattr(commands, f"run_{args.command}")

@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cartwatch.alerts.early_warnings import WarningThresholds
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.alerts.sinks.routing import parse_severities
 from cartwatch.models.events import TOPIC_SUFFIX_BY_TYPE
-from cartwatch.models.stopping import StoppingConfig
+
+
+def _renamed() -> dict[str, str]:
+    """The thresholds' flat variables of earlier releases -> their nested names."""
+    rules = ("CRS_GRADE_MIN", "ICANS_GRADE_MIN", "CRS_DERIVED_MIN", "ICANS_DERIVED_MIN")
+    warnings = ("CYTOKINE_FOLD_INFO", "CYTOKINE_FOLD_WARNING", "CYTOKINE_WINDOW_H")
+    warnings += ("FERRITIN_NG_ML", "CRP_MG_L", "MODIFIED_EASIX")
+    toxicity = ("METHOD", "MAX_PATIENTS", "P0", "ALPHA", "PRIOR_A", "PRIOR_B")
+    toxicity += ("DLT_WINDOW_DAYS", "DLT_MIN_GRADE")
+    names = {f"CARTWATCH_{n}": f"CARTWATCH_RULES__{n}" for n in (*rules, "CRS_WINDOW_H")}
+    names |= {f"CARTWATCH_{n}": f"CARTWATCH_RULES__WARNINGS__{n}" for n in warnings}
+    names |= {f"CARTWATCH_TOX_{n}": f"CARTWATCH_RULES__TOXICITY__{n}" for n in toxicity}
+    return names
+
+
+RENAMED = _renamed()
+
+
+def setting_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, named as its environment variable."""
+    lines = []
+    for error in exc.errors():
+        where = "__".join(str(part) for part in error["loc"]).upper()
+        name = f"CARTWATCH_{where}: " if where else ""
+        lines.append(name + error["msg"])
+    return lines
 
 
 class Settings(BaseSettings):
     """Read once at start-up and passed down; CLI options override the same names."""
 
-    model_config = SettingsConfigDict(env_prefix="CARTWATCH_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CARTWATCH_", env_nested_delimiter="__", extra="ignore"
+    )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     # TLS and SASL towards Kafka (streams/kafka/security.py); PLAINTEXT by default.
@@ -40,28 +67,11 @@ class Settings(BaseSettings):
     data_dir: str = ".cartwatch"
     # Faust's session timeout; lower it in tests so a restart does not wait for a dead member.
     session_timeout_s: float = Field(default=30.0, gt=0)
-    crs_grade_min: int = Field(default=2, ge=1, le=5)
-    icans_grade_min: int = Field(default=1, ge=1, le=5)
-    # Derived ASTCT grades (models/astct.py) and the early warnings (alerts/early_warnings.py);
-    # sources and defaults in the README, "Alert rules".
-    crs_derived_min: int = Field(default=2, ge=1, le=4)
-    icans_derived_min: int = Field(default=1, ge=1, le=4)
-    crs_window_h: float = Field(default=24.0, gt=0)
-    cytokine_fold_info: float = Field(default=75.0, gt=1)
-    cytokine_fold_warning: float = Field(default=250.0, gt=1)
-    cytokine_window_h: float = Field(default=72.0, gt=0)
-    ferritin_ng_ml: float = Field(default=10_000.0, gt=0)
-    crp_mg_l: float = Field(default=200.0, gt=0)
-    modified_easix: float = Field(default=50.0, gt=0)
-    # The trial's toxicity stopping boundary (models/stopping.py, models/dlt.py).
-    tox_method: Literal["bayes", "pocock"] = "bayes"
-    tox_max_patients: int = Field(default=100, ge=1, le=1000)
-    tox_p0: float = Field(default=0.20, gt=0, lt=1)
-    tox_alpha: float = Field(default=0.10, gt=0, lt=1)
-    tox_prior_a: float = Field(default=0.6, gt=0)
-    tox_prior_b: float = Field(default=2.4, gt=0)
-    tox_dlt_window_days: float = Field(default=28.0, gt=0)
-    tox_dlt_min_grade: int = Field(default=4, ge=1, le=5)
+    # Alert-rule thresholds, early warnings and the toxicity stopping boundary, nested as
+    # the core defines them (alerts/rules.py, alerts/early_warnings.py, models/stopping.py):
+    # CARTWATCH_RULES__CRS_GRADE_MIN, CARTWATCH_RULES__WARNINGS__FERRITIN_NG_ML,
+    # CARTWATCH_RULES__TOXICITY__P0, ... (docs/ALERT_RULES.md).
+    rules: RuleThresholds = RuleThresholds()
     # The agent takes the events buffered while it processed the last batch, up to
     # `batch_max` (worker/batches.py), so under load batches grow with the time a batch takes
     # (a batch's fixed costs: a database commit, the broker's round trips); an idle worker
@@ -105,6 +115,18 @@ class Settings(BaseSettings):
     def _known_severities(cls, value: str) -> str:
         return ",".join(sorted(parse_severities(value)))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_variables(cls, values: object) -> object:
+        """A threshold set under its old flat name would be ignored and the default used,
+        silently: refuse to start instead, naming the variable to set."""
+        renamed = [name for name in RENAMED if name in os.environ]
+        if renamed:
+            raise ValueError(
+                "renamed: " + ", ".join(f"{old} is now {RENAMED[old]}" for old in renamed)
+            )
+        return values
+
     @model_validator(mode="after")
     def _sinks_complete(self) -> Settings:
         if self.webhook_url and self.webhook_secret is None:
@@ -132,28 +154,4 @@ class Settings(BaseSettings):
 
     @property
     def thresholds(self) -> RuleThresholds:
-        return RuleThresholds(
-            crs_grade_min=self.crs_grade_min,
-            icans_grade_min=self.icans_grade_min,
-            crs_derived_min=self.crs_derived_min,
-            icans_derived_min=self.icans_derived_min,
-            crs_window_h=self.crs_window_h,
-            warnings=WarningThresholds(
-                cytokine_fold_info=self.cytokine_fold_info,
-                cytokine_fold_warning=self.cytokine_fold_warning,
-                cytokine_window_h=self.cytokine_window_h,
-                ferritin_ng_ml=self.ferritin_ng_ml,
-                crp_mg_l=self.crp_mg_l,
-                modified_easix=self.modified_easix,
-            ),
-            toxicity=StoppingConfig(
-                method=self.tox_method,
-                max_patients=self.tox_max_patients,
-                p0=self.tox_p0,
-                alpha=self.tox_alpha,
-                prior_a=self.tox_prior_a,
-                prior_b=self.tox_prior_b,
-                dlt_window_days=self.tox_dlt_window_days,
-                dlt_min_grade=self.tox_dlt_min_grade,
-            ),
-        )
+        return self.rules

@@ -17,7 +17,7 @@ from cartwatch.streams.kafka.deadletter import (
     read_dead_letter_headers,
 )
 from cartwatch.streams.storage.items import DeadLetter
-from cartwatch.streams.worker.app import Batch
+from cartwatch.streams.worker.batch import Batch
 from tests.unit.builders import at, infusion
 from tests.unit.worker_doubles import Event, Message, worker_with_doubles
 
@@ -77,9 +77,9 @@ def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_t
     worker, *_ = worker_with_doubles(tmp_path)
     producer = worker.app.producer.send.__self__
     huge = b'{"junk": "' + b"y" * 1_048_380 + b"!"
-    labs = next(t for t, kind in worker.type_by_topic.items() if kind == "lab")
+    labs = next(t for t, kind in worker.settings.input_topics.items() if kind == "lab")
     event = Event(huge, Message(labs, 1, 0, b"P1", huge))
-    asyncio.run(worker._process_batch([event]))
+    asyncio.run(worker.processor.process([event]))
     ((topic, partition, key, value),) = producer.sent
     headers = read_dead_letter_headers(producer.headers[0])
     assert (topic, partition, key, value) == (worker.settings.dead_letter_topic, 1, b"P1", None)
@@ -91,14 +91,14 @@ def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_t
 
 def _batch_rows(worker, event):
     batch = Batch()
-    batch.add(worker.pipeline.handle(event.value, "lab"), event.message)
+    batch.add(worker.trial.pipeline.handle(event.value, "lab"), event.message)
     return list(batch.storage_items(worker.store))
 
 
 def test_a_dead_letter_is_counted_once_the_broker_has_it_not_per_attempt(tmp_path: Path):
     worker, *_ = worker_with_doubles(tmp_path)
     producer = worker.app.producer.send.__self__
-    labs = next(t for t, kind in worker.type_by_topic.items() if kind == "lab")
+    labs = next(t for t, kind in worker.settings.input_topics.items() if kind == "lab")
     event = Event(b"not json", Message(labs, 1, 0, b"P1", b"not json"))
     accept = producer.send
 
@@ -113,8 +113,8 @@ def test_a_dead_letter_is_counted_once_the_broker_has_it_not_per_attempt(tmp_pat
 
     worker.app.producer.send = refuse
     with pytest.raises(ConnectionError):
-        asyncio.run(worker._process_batch([event]))
+        asyncio.run(worker.processor.process([event]))
     assert counted() in (None, 0)
     worker.app.producer.send = accept
-    asyncio.run(worker._process_batch([event]))
+    asyncio.run(worker.processor.process([event]))
     assert counted() == 1

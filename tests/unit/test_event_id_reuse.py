@@ -78,7 +78,7 @@ def test_the_ids_of_another_workers_patients_are_known_after_a_refresh(tmp_path:
     _run(worker, changelogs, infusion(at(0), patient="X"))  # this worker is running
     _run(other, other_changelogs, infusion(at(0), patient="A", event_id="d1"))
     worker.patient_to_record.data.update(other.patient_to_record.data)  # its table copy
-    asyncio.run(worker._refresh_trials())
+    asyncio.run(worker.gauges.refresh_trials())
     assert _run(worker, changelogs, infusion(at(0), patient="B", event_id="d1")) == []
 
 
@@ -86,13 +86,13 @@ def test_a_failed_batch_leaves_no_claim_on_its_ids(tmp_path: Path, monkeypatch):
     worker, *changelogs = worker_with_doubles(tmp_path)
     _run(worker, changelogs, infusion(at(0), patient="X"))
 
-    async def broker_gone(batch):
+    async def broker_gone(*args, **kwargs):
         raise ConnectionError("broker gone")
 
     with monkeypatch.context() as patch:  # the batch is applied, then its sends fail
-        patch.setattr(worker, "_publish", broker_gone)
+        patch.setattr(worker.app.producer, "send", broker_gone)
         with pytest.raises(ConnectionError):
             _run(worker, changelogs, infusion(at(0), patient="A", event_id="d1"))
-    worker._monitor_loaded = False  # as the agent does when a batch fails
+    worker.trial.loaded = False  # as the agent does when a batch fails
     # The failed batch stored nothing: the id's first use is the one that comes now.
     assert _run(worker, changelogs, infusion(at(0), patient="B", event_id="d1")) == ["2:T1:B"]

@@ -1,4 +1,8 @@
-"""CONTRACT section 2: the per-patient definitions, edge by edge."""
+"""CONTRACT section 2: the per-patient definitions, edge by edge.
+
+Long (over 400 lines) for a reason: one module mirrors the one section of the contract,
+definition by definition, so a reader checks the section against it in one place.
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def run(worker, events: list[Event], consumer: Consumer) -> None:
 def agent(worker, batches: Batches) -> None:
     """The worker's agent over `batches` (in place of `take_ready` over a Faust stream)."""
     worker.take_batches = lambda stream, max_, within, _: stream.take_events(max_, within)
-    asyncio.run(worker._process_patient_events(batches))
+    asyncio.run(worker.process_patient_events(batches))
 
 
 def test_a_finished_batch_is_acknowledged(tmp_path: Path):
@@ -92,7 +92,7 @@ def test_a_batch_whose_alert_could_not_be_sent_is_not_acknowledged(tmp_path: Pat
         agent(worker, Batches(events, consumer))
     assert consumer.acked == []
     assert records.sent == []  # nothing claims them in the table
-    assert not worker._monitor_loaded  # reloaded from the records before the next batch
+    assert not worker.trial.loaded  # reloaded from the records before the next batch
     # and they are handed out again, each partition from the batch's first event on
     first: dict = {}
     for e in events:

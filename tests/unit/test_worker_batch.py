@@ -21,7 +21,7 @@ def test_a_batch_waits_for_its_alert_entry_then_its_record(tmp_path: Path):
         worker, records, alerts = worker_with_doubles(tmp_path)
         batch = events_of(worker, infusion(at(0)), crs(3, at(2)))
 
-        task = asyncio.ensure_future(worker._process_batch(batch))
+        task = asyncio.ensure_future(worker.processor.process(batch))
         await settle()
 
         # the alert's table entry first, on the partition of the input; the record waits
@@ -42,7 +42,7 @@ def test_a_batch_without_alerts_waits_for_its_record(tmp_path: Path):
     async def scenario() -> None:
         worker, records, alerts = worker_with_doubles(tmp_path)
 
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, infusion(at(0)))))
+        task = asyncio.ensure_future(worker.processor.process(events_of(worker, infusion(at(0)))))
         await settle()
 
         assert len(records.sent) == 1 and alerts.sent == []

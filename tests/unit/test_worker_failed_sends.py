@@ -24,7 +24,7 @@ def _fail_batch(worker, changelogs, failing, *events: dict) -> None:
     others acknowledged), and do what the agent does when a batch raises."""
 
     async def run() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+        task = asyncio.ensure_future(worker.processor.process(events_of(worker, *events)))
         while not task.done():
             for changelog in changelogs:
                 for *_, future in changelog.sent:
@@ -37,7 +37,7 @@ def _fail_batch(worker, changelogs, failing, *events: dict) -> None:
 
     with pytest.raises(ConnectionError):
         asyncio.run(run())
-    worker._monitor_loaded = False  # cartwatch.streams.worker.app.Worker._process_patient_events
+    worker.trial.loaded = False  # cartwatch.streams.worker.app.Worker._process_patient_events
 
 
 def test_a_record_the_broker_refused_is_written_again_when_its_events_come_again(tmp_path: Path):
@@ -100,7 +100,7 @@ def _sent_alerts(worker) -> list[str]:
 def test_a_boundary_alert_lost_with_its_database_row_is_stored_after_a_restart(tmp_path):
     first, *first_changelogs = worker_with_doubles(tmp_path / "first")
     process(first, first_changelogs, *BEFORE)
-    first.writer = Rows(fail=True)  # the worker dies during the database step
+    first.processor.writer = Rows(fail=True)  # the worker dies during the database step
     with pytest.raises(ConnectionError):
         process(first, first_changelogs, *AFTER)
     assert any(BOUNDARY.encode() in value for value in _sent_alerts(first))
@@ -109,7 +109,7 @@ def test_a_boundary_alert_lost_with_its_database_row_is_stored_after_a_restart(t
     second, *second_changelogs = worker_with_doubles(tmp_path / "second")
     second.patient_to_record.data.update(first.patient_to_record.data)
     second.alert_id_to_alert.data.update(first.alert_id_to_alert.data)
-    second.writer = rows = Rows()
+    second.processor.writer = rows = Rows()
     process(second, second_changelogs, *AFTER)
     assert [a.alert_id for a in rows.items if isinstance(a, AlertRaised)].count(BOUNDARY) == 1
     assert not any(BOUNDARY.encode() in value for value in _sent_alerts(second))  # not twice
@@ -119,13 +119,13 @@ def test_a_batch_that_failed_leaves_no_boundary_level_behind(tmp_path, monkeypat
     worker, *changelogs = worker_with_doubles(tmp_path)
     process(worker, changelogs, *BEFORE)
 
-    async def broker_gone(batch):
+    async def broker_gone(*args, **kwargs):
         raise ConnectionError("broker gone")
 
     with monkeypatch.context() as patch:  # the boundary was judged crossed, nothing sent
-        patch.setattr(worker, "_publish", broker_gone)
+        patch.setattr(worker.app.producer, "send", broker_gone)
         with pytest.raises(ConnectionError):
             process(worker, changelogs, *AFTER)
-    worker._monitor_loaded = False  # as the agent does when a batch fails
+    worker.trial.loaded = False  # as the agent does when a batch fails
     process(worker, changelogs, *AFTER)
     assert sum(BOUNDARY.encode() in value for value in _sent_alerts(worker)) == 1

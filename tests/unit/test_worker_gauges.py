@@ -13,7 +13,8 @@ from cartwatch.alerts.pipeline import record_key
 from cartwatch.models.dlt import boundary_report
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.record_codec import encode_record
-from cartwatch.streams.worker.app import GAUGE_PAUSE_FACTOR, Worker
+from cartwatch.streams.worker.app import Worker
+from cartwatch.streams.worker.gauges import GAUGE_PAUSE_FACTOR
 from cartwatch.streams.worker.settings import Settings
 from tests.unit.builders import at, crs, decode, infusion, lab
 from tests.unit.worker_doubles import events_of, process, worker_with_doubles
@@ -29,7 +30,7 @@ class Clock:
 
 async def _process_acknowledged(worker: Worker, records, alerts, *events: dict) -> None:
     """One batch of `events`, its changelog records acknowledged as they are sent."""
-    task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+    task = asyncio.ensure_future(worker.processor.process(events_of(worker, *events)))
     while not task.done():
         records.ack_all()
         alerts.ack_all()
@@ -40,23 +41,23 @@ async def _process_acknowledged(worker: Worker, records, alerts, *events: dict) 
 def _worker(data_dir: Path, refresh_takes: float) -> tuple[Worker, Clock, list[float], list]:
     worker = Worker(Settings(embedded_broker=False, data_dir=str(data_dir)))
     clock, trial_refreshes, consumer_ticks = Clock(), [], []
-    worker._clock = clock
-    worker._consumer_lag = dict
-    worker.is_consuming = lambda: True
+    worker.gauges.clock = clock
+    worker.gauges.consumer_lag = dict
+    worker.gauges.is_consuming = lambda: True
     worker.metrics.observe_consumer = lambda lag, consuming: consumer_ticks.append(clock.now)
 
     async def refresh_trials() -> None:
         trial_refreshes.append(clock.now)
         clock.now += refresh_takes
 
-    worker._refresh_trials = refresh_trials
+    worker.gauges.refresh_trials = refresh_trials
     return worker, clock, trial_refreshes, consumer_ticks
 
 
 def _ticks(worker: Worker, clock: Clock, every: float, until: float) -> None:
     async def run() -> None:
         while clock.now < until:
-            await worker._refresh_gauges()
+            await worker.gauges.tick()
             clock.now += every
 
     asyncio.run(run())
@@ -87,15 +88,15 @@ def test_the_trial_gauges_show_the_stored_records(tmp_path: Path):
     events += [crs(4, at(2 + i), patient=p, ae_id=f"{p}-crs") for i, p in enumerate(patients)]
 
     asyncio.run(_process_acknowledged(worker, records, alerts, *events))
-    asyncio.run(worker._refresh_trials())
+    asyncio.run(worker.gauges.refresh_trials())
     sample = worker.metrics.registry.get_sample_value
     assert sample("cartwatch_trial_patients_infused", {"trial_id": "T1"}) == 3
     observed = {"trial_id": "T1", "kind": "observed"}
     assert sample("cartwatch_toxicity_boundary_patients", observed) == 3
-    assert set(worker.monitor.courses["T1"]) == set(patients)
+    assert set(worker.trial.monitor.courses["T1"]) == set(patients)
     # from the monitor's courses, as the boundary report computes it from the records
     toxicity = worker.settings.thresholds.toxicity
-    status = boundary_report(worker.records("T1"), toxicity, time.time())["status"]
+    status = boundary_report(worker.view.records("T1"), toxicity, time.time())["status"]
     boundary = {"trial_id": "T1", "kind": "boundary"}
     assert sample("cartwatch_toxicity_boundary_patients", observed) == status["n_dlt"]
     assert sample("cartwatch_toxicity_boundary_patients", boundary) == status["stop_at_dlt"]
@@ -132,13 +133,13 @@ def test_the_trial_figures_give_the_event_loop_turns_and_count_every_patient(tmp
         record.apply(decode(infusion(at(0), patient=record.patient_id)))
         worker.patient_to_record.data[record_key("T1", record.patient_id)] = encode_record(record)
     reloaded, turns_between = [], []
-    reload = worker._reload_trial_monitor
-    worker._reload_trial_monitor = lambda records=None: reloaded.append(reload(records))
+    reload = worker.trial.reload
+    worker.trial.reload = lambda records=None: reloaded.append(reload(records))
     sample = worker.metrics.registry.get_sample_value
     infused = {"trial_id": "T1"}
 
     async def run() -> None:
-        refresh = asyncio.ensure_future(worker._refresh_trials())
+        refresh = asyncio.ensure_future(worker.gauges.refresh_trials())
         while not refresh.done():
             if reloaded and sample("cartwatch_trial_patients_infused", infused) is None:
                 turns_between.append(1)
@@ -168,17 +169,17 @@ def test_the_monitor_reloads_only_the_records_that_changed(tmp_path: Path, monke
 
     async def run() -> None:
         await batch(*[infusion(at(0), patient=p) for p in ("P1", "P2", "P3")])
-        await worker._refresh_trials()
-        await worker._refresh_trials()
+        await worker.gauges.refresh_trials()
+        await worker.gauges.refresh_trials()
         await batch(crs(4, at(2), patient="P2", ae_id="P2-crs"))
-        await worker._refresh_trials()
+        await worker.gauges.refresh_trials()
 
     asyncio.run(run())
     # the first batch loads every record (none yet), each refresh then what changed since
     assert loaded == [[], ["P1", "P2", "P3"], [], ["P2"]]
     assert (
-        worker.monitor.courses["T1"]["P2"].last_event
-        > worker.monitor.courses["T1"]["P1"].last_event
+        worker.trial.monitor.courses["T1"]["P2"].last_event
+        > worker.trial.monitor.courses["T1"]["P1"].last_event
     )
 
 
@@ -200,13 +201,13 @@ def test_a_refresh_during_a_batchs_sends_never_takes_the_monitor_back(tmp_path: 
     process(worker, [records, alerts], *before)
 
     async def first_batch_with_a_refresh_in_its_sends() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *first)))
+        task = asyncio.ensure_future(worker.processor.process(events_of(worker, *first)))
         refreshed = False
         while not task.done():
             alerts.ack_all()
             if any(not future.done() for *_, future in records.sent):
                 if not refreshed:
-                    await worker._refresh_trials()
+                    await worker.gauges.refresh_trials()
                     refreshed = True
                 records.ack_all()
             await asyncio.sleep(0)
@@ -214,7 +215,7 @@ def test_a_refresh_during_a_batchs_sends_never_takes_the_monitor_back(tmp_path: 
         assert refreshed
 
     asyncio.run(first_batch_with_a_refresh_in_its_sends())
-    courses = worker.monitor.courses["T1"]
+    courses = worker.trial.monitor.courses["T1"]
     assert sorted(p for p, c in courses.items() if c.dlt_at is not None) == ["P1", "P4", "P7"]
     _, entries = process(worker, [records, alerts], *second)
     assert "T1::toxicity_boundary:1" in entries
@@ -226,7 +227,7 @@ def test_database_writes_failing_show_on_the_next_tick(tmp_path: Path):
         healthy = True
 
     worker, clock, *_ = _worker(tmp_path, refresh_takes=0.01)
-    worker.writer = Writer()
+    worker.gauges.writer = Writer()
     failing = []
     for healthy in (True, False, True):
         Writer.healthy = healthy

@@ -52,7 +52,7 @@ def test_a_restarted_worker_raises_the_alerts_of_an_uninterrupted_run(tmp_path: 
     uninterrupted = replay(lines, as_of, second.settings.thresholds)
     assert raised == [a.alert_id for a in uninterrupted.alerts]
     assert "T1::toxicity_boundary:1" not in raised  # 3 DLTs of 6 evaluable stay inside it
-    report = second.toxicity_boundary("T1")["status"]
+    report = second.view.toxicity_boundary("T1")["status"]
     assert (report["n_evaluable"], report["n_dlt"], report["crossed"]) == (6, 3, False)
 
 

@@ -85,7 +85,7 @@ def worker_with_doubles(data_dir: Path) -> tuple[Worker, Changelog, Changelog]:
 
 
 def events_of(worker: Worker, *events: dict) -> list[Event]:
-    topic_of = {kind: topic for topic, kind in worker.type_by_topic.items()}
+    topic_of = {kind: topic for topic, kind in worker.settings.input_topics.items()}
     return [
         Event(
             json.dumps(e).encode(),
@@ -101,7 +101,7 @@ def process(worker: Worker, changelogs: list[Changelog], *events: dict) -> list[
     before = [len(changelog.sent) for changelog in changelogs]
 
     async def run() -> None:
-        task = asyncio.ensure_future(worker._process_batch(events_of(worker, *events)))
+        task = asyncio.ensure_future(worker.processor.process(events_of(worker, *events)))
         while not task.done():
             for changelog in changelogs:
                 changelog.ack_all()

@@ -1,0 +1,155 @@
+"""One batch of input messages: applied through the core, then published, stored and
+committed in the order that loses nothing (docs/ARCHITECTURE.md, "Delivery guarantees").
+
+Alerts and dead letters are acknowledged by the broker, then the alerts' entries in the
+alert table, then the database has every row of the batch, and only then are the patient
+records (with their seen event ids and alerted levels) written to the table; the offsets
+are committed after that. A crash at any point replays the batch into idempotent writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import faust
+
+from cartwatch.alerts.model import AlertRaised
+from cartwatch.alerts.pipeline import Handled
+from cartwatch.models.events import AdverseEvent
+from cartwatch.streams.kafka.deadletter import dead_letter_headers, dead_letter_record
+from cartwatch.streams.kafka.sends import Outgoing, outgoing, send_all
+from cartwatch.streams.storage.items import (
+    AdverseEventReport,
+    DeadLetter,
+    PatientSnapshot,
+    StorageItem,
+)
+from cartwatch.streams.storage.writer import StorageWriter
+from cartwatch.streams.worker.metrics import Metrics
+from cartwatch.streams.worker.settings import Settings
+from cartwatch.streams.worker.tables import TableRecords, table_write
+from cartwatch.streams.worker.trial_state import TrialState
+
+
+@dataclass
+class Batch:
+    """What one batch of input messages did, gathered before anything is published."""
+
+    touched: dict[str, int] = field(default_factory=dict)  # record key -> input partition
+    raised: list[tuple[AlertRaised, faust.types.Message]] = field(default_factory=list)
+    invalid: list[tuple[faust.types.Message, list[str]]] = field(default_factory=list)
+    adverse_events: list[AdverseEvent] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, handled: Handled, message: faust.types.Message) -> None:
+        self.outcomes[handled.event_type, handled.outcome] += 1
+        if handled.outcome == "invalid":
+            self.invalid.append((message, handled.reasons))
+        elif handled.outcome == "accepted":
+            self.touched[handled.record_key] = message.partition
+            self.raised += [(alert, message) for alert in handled.alerts]
+            if isinstance(handled.event, AdverseEvent):
+                self.adverse_events.append(handled.event)
+
+    def storage_items(self, store: TableRecords) -> Iterator[StorageItem]:
+        """The database rows of the batch: snapshots, reports, alerts, dead letters."""
+        for key in self.touched:
+            yield PatientSnapshot.of(store[key])
+        yield from (AdverseEventReport.of(event) for event in self.adverse_events)
+        yield from (alert for alert, _ in self.raised)
+        for m, reasons in self.invalid:
+            yield DeadLetter(m.topic, m.partition, m.offset, m.key, m.value, reasons)
+
+
+class BatchProcessor:
+    """Applies a batch of input events and writes what it produced, in order."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        trial: TrialState,
+        alert_table: faust.GlobalTable,
+        metrics: Metrics,
+        settings: Settings,
+        writer: StorageWriter | None,
+        embedded: bool,
+    ) -> None:
+        self.app = app
+        self.trial = trial
+        self.alert_table = alert_table
+        self.metrics = metrics
+        self.settings = settings
+        self.writer = writer
+        self.embedded = embedded  # the embedded broker takes a batch's records one by one
+        self.type_by_topic = settings.input_topics
+
+    async def process(self, events: list[faust.EventT]) -> None:
+        """Apply `events`, then publish, store and write the records; the caller commits."""
+        trial = self.trial
+        await trial.ensure_loaded()
+        store, batch = trial.store, Batch()
+        store.begin_batch()
+        for event in events:
+            message = event.message
+            kind = self.type_by_topic.get(message.topic)
+            handled = trial.pipeline.handle(event.value, kind, key=message.key)
+            batch.add(handled, message)
+            if handled.outcome == "accepted":
+                record = store[handled.record_key]
+                batch.raised += [(a, message) for a in trial.monitor.observe(record, handled.event)]
+        await self._publish(batch)
+        await self._store(batch)
+        # The events are acknowledged when this returns, and committed soon after: their
+        # changelog records must be on the broker by then (`tables.table_write`). The alert
+        # table's entries before them: a patient record that claims an alert is never on the
+        # broker without the alert's entry (a crash between would skip it for good).
+        await send_all(store.commit(batch.touched), self.embedded)
+        for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
+            self.metrics.events.labels(event_type, outcome).inc(n)
+
+    async def _publish(self, batch: Batch) -> None:
+        """Send the dead letters and the alerts, wait for the broker, then write and wait
+        for the alerts' entries in the alert table.
+
+        Each goes to the partition of the message that caused it: every topic has the same
+        partitions, and the inputs are keyed by patient, so a patient's alerts stay in order.
+        Events read again after a crash raise their alerts again: an alert whose entry is
+        in the table is on the alerts topic already (the entry follows its acknowledgement)
+        and is not sent a second time. (Its database row is written again, a no-op.)
+        """
+        new = [(a, m) for a, m in batch.raised if a.alert_id not in self.alert_table]
+        records = [self._dead_letter(message, reasons) for message, reasons in batch.invalid]
+        records += [self._alert(alert, message.partition) for alert, message in new]
+        await send_all(records, self.embedded)
+        for message, _ in batch.invalid:  # counted once on the broker, not per attempt
+            self.metrics.dead_letters.labels(message.topic).inc()
+        writes = []
+        for alert, message in new:
+            self.metrics.alerts.labels(alert.rule, alert.severity).inc()
+            self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
+            value, partition = alert.model_dump(), message.partition
+            writes.append(table_write(self.alert_table, alert.alert_id, value, partition))
+        await send_all(writes, self.embedded)
+
+    async def _store(self, batch: Batch) -> None:
+        if self.writer is None:
+            return
+        for item in batch.storage_items(self.trial.store):
+            await self.writer.put(item)
+        await self.writer.flush()
+
+    def _alert(self, alert: AlertRaised, partition: int) -> Outgoing:
+        key = alert.patient_id.encode() if alert.patient_id is not None else None
+        value = alert.model_dump_json().encode()
+        topic = self.settings.alerts_topic
+        return outgoing(self.app.producer, topic, partition, key, value)
+
+    def _dead_letter(self, message: faust.types.Message, reasons: list[str]) -> Outgoing:
+        headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
+        topic, partition = self.settings.dead_letter_topic, message.partition
+        limit = self.app.conf.producer_max_request_size
+        key, value = dead_letter_record(message.key, message.value, headers, limit)
+        return outgoing(self.app.producer, topic, partition, key, value, headers)
