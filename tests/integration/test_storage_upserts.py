@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DatabaseError
 
+from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.codec import decode_event
 from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGED,
@@ -171,5 +172,7 @@ def test_a_configuration_change_is_audited_once(engine: Engine) -> None:
     assert "secret-token" not in repr(config) and config["api_token_set"] is True
     assert record_configuration(engine, config, actor="worker") is True
     assert record_configuration(engine, config, actor="worker") is False
-    changed = configuration_of(settings.model_copy(update={"crs_grade_min": 3}))
+    changed = configuration_of(
+        settings.model_copy(update={"rules": RuleThresholds(crs_grade_min=3)})
+    )
     assert record_configuration(engine, changed, actor="worker") is True
