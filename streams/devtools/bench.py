@@ -11,7 +11,7 @@ Every figure is measured on the same machine in the same run, against the same t
 - memory: state per patient (the stored record and the Python objects);
 - restart: from process start to /healthz ready with the state of many patients, the
   group join apart (streams/devtools/bench_restart.py).
-Targets are those of issue 5; docs/BENCHMARKS.md has the method and the results.
+The targets and the method are in docs/BENCHMARKS.md, with the results.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from cartwatch.streams.kafka.security import aiokafka_options
 from cartwatch.streams.kafka.topics import create_topics
 from cartwatch.streams.worker.settings import Settings
 
-RESTART_TARGET_PATIENTS = 100_000  # issue 5: restart-to-ready <= 30 s for 100,000 patients
+RESTART_TARGET_PATIENTS = 100_000  # target: restart-to-ready <= 30 s for 100,000 patients
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))  # `pip install -e .[dev]` puts it here
 
 
@@ -257,7 +257,7 @@ def state_per_patient(lines: list[bytes]) -> tuple[int, float, float, float]:
 
 
 def targets(r: BenchResult) -> list[Target]:
-    """Issue 5's targets against this run's figures."""
+    """The targets (docs/BENCHMARKS.md) against this run's figures."""
     lat, rst = r.latency, r.restart
     full = rst is not None and rst.patients >= RESTART_TARGET_PATIENTS
     return [

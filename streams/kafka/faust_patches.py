@@ -2,17 +2,17 @@
 
 Faust (faust-streaming, the range pinned in pyproject.toml) hands out whatever its client
 returns, and its client's position moves when records are pulled, not when they are
-handed out. Seen here after a SIGKILL, a takeover or a restart (and far more often with a
-short fetch wait, when a fetch from the advanced position is nearly always buffered):
+handed out. After a SIGKILL, a takeover or a restart (more often with a short fetch wait,
+when a fetch from the advanced position is nearly always buffered):
 
 - records pulled and then dropped by Faust (a rebalance beginning, paused partitions, a
   seek meanwhile) leave the position ahead; the next record handed out is far above the
   last, and Faust either counts the range between as acknowledged (a gap: a crash then
   commits events never processed) or, with no read offset yet, starts there and its
-  commit never passes the range (the "stalled" worker);
-- a seek to the committed offsets that read them before a commit landed set Faust's
-  committed offset back; the records in between were acknowledged a second time, and the
-  duplicates made its commit crawl one offset per interval.
+  commit never passes the range;
+- a seek to the committed offsets that read them before a commit landed sets Faust's
+  committed offset back; the records in between are acknowledged a second time, and the
+  duplicates hold its commit to one offset per interval.
 
 So every input record goes through `input_order.InputOrder` before Faust sees it,
 each owned partition starting at its committed offset (its first offset when nothing is

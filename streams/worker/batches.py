@@ -14,8 +14,8 @@ for the next batch or the generator closes, also after the agent raised (see
 are handed to `unprocessed`, so the agent can have them read again, and so is every event
 the stream goes on reading after that: Faust restarts a crashed agent on the same stream,
 whose reading task never stops, and with no processor to take them and its acknowledgements
-back on it would acknowledge them unprocessed until the new agent's `take_ready` takes over
-(events lost, seen with a dead letter that could not be sent).
+back on it would acknowledge them unprocessed (events lost) until the new agent's
+`take_ready` takes over.
 """
 
 from __future__ import annotations

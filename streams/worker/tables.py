@@ -37,7 +37,7 @@ def table_write(
     Wait for the acknowledgement before the input events are acknowledged: Faust commits
     acknowledged offsets after `producer.flush()`, but that flush gives up on its buffer
     after 0.1 s without a send, so a commit could overtake the changelog record and a crash
-    then loses the update (seen with the embedded broker).
+    then loses the update.
     """
     topic = table.changelog_topic
     key_bytes, _ = topic.prepare_key(key, table.key_serializer)
