@@ -29,5 +29,25 @@ class AlertNotFound(StorageError, LookupError):
     """No alert has that id."""
 
 
+class AlertAlreadyAcknowledged(StorageError):
+    """The alert was acknowledged before; carries who did and when (RFC 3339, UTC)."""
+
+    def __init__(self, by: str, at: str) -> None:
+        super().__init__(f"already acknowledged by {by} at {at}")
+        self.by, self.at = by, at
+
+
+class UserExists(StorageError):
+    """A local account of that name exists (or existed: revoked names are not reused)."""
+
+
+class UserNotFound(StorageError, LookupError):
+    """No local account has that name."""
+
+
+class InvalidUser(StorageError, ValueError):
+    """A local account's name or roles cannot be stored."""
+
+
 class WriterClosed(StorageError, RuntimeError):
     """`put` on a writer that was closed."""

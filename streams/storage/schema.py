@@ -146,3 +146,16 @@ dead_letters = Table(
     UniqueConstraint("source_topic", "source_partition", "source_offset"),
     CheckConstraint("status IN ('new', 'redriven')", name="status"),
 )
+
+# Local accounts (migration 0004): people and programs the API knows by a token it issued.
+# Only a hash of the token is kept; a revoked account stays, so its name is never reused
+# and the acknowledgements it made keep naming one account.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("roles", JSON, nullable=False),  # a sorted list of role names
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256, hex
+    Column("created_at", Utc, nullable=False),
+    Column("revoked_at", Utc, nullable=True),
+)

@@ -24,6 +24,7 @@ TABLES = {
     "alert_deliveries",
     "audit_log",
     "dead_letters",
+    "users",
 }
 
 
@@ -31,7 +32,7 @@ def _assert_at_head_and_matches_schema(url: str) -> None:
     engine = make_engine(url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0004"
         with engine.connect() as conn:
             # No drift between the hand-written migration and streams/storage/schema.py.
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
