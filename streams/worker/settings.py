@@ -60,7 +60,15 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("sqlite:///cartwatch.db")
     api_port: int = Field(default=6066, ge=1, le=65535)
     api_host: str = "127.0.0.1"
+    # Identity (streams/http/identity.py, docs/OPERATIONS.md "Identity"). The service
+    # account's token and its roles (comma-separated; read-only by default).
     api_token: SecretStr | None = None
+    api_token_roles: str = "viewer"
+    # OIDC: JWTs of the organisation's identity provider; on when all three are set.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_roles_claim: str = "roles"  # a claim name, or a dotted path: realm_access.roles
     # Partitions of every topic cartwatch creates; inputs are keyed by patient_id.
     topic_partitions: int = Field(default=4, ge=1)
     # Where the worker keeps Faust's local data (table offsets, etc.).
@@ -126,6 +134,33 @@ class Settings(BaseSettings):
                 "renamed: " + ", ".join(f"{old} is now {RENAMED[old]}" for old in renamed)
             )
         return values
+
+    @field_validator("api_token_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        from cartwatch.streams.http.identity import parse_roles
+
+        roles = parse_roles(value)
+        if not roles:
+            raise ValueError("CARTWATCH_API_TOKEN_ROLES needs at least one role")
+        return ",".join(sorted(roles))
+
+    @field_validator("oidc_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("CARTWATCH_OIDC_JWKS_URL must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        given = [self.oidc_issuer, self.oidc_audience, self.oidc_jwks_url]
+        if any(given) and not all(given):
+            raise ValueError(
+                "OIDC needs all of CARTWATCH_OIDC_ISSUER, CARTWATCH_OIDC_AUDIENCE "
+                "and CARTWATCH_OIDC_JWKS_URL"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sinks_complete(self) -> Settings:
