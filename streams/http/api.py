@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
 
 from cartwatch.models.cohort import cohort_reports
 from cartwatch.models.events import parse_timestamp
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.summary import patient_summary
+from cartwatch.streams.http.errors import IdentityUnavailable, NotAuthenticated
+from cartwatch.streams.http.identity import Authenticator, Identity
 from cartwatch.streams.worker.metrics import Metrics
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+# Who the request acts as (streams/http/identity.py); None only while the API is open.
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
 
 
 class StateView(Protocol):
@@ -45,19 +47,43 @@ class StateView(Protocol):
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _bearer_middleware(token: SecretStr | None):
+def _required_role(request: web.Request) -> str:
+    """The role a route needs: data-manager for dead letters, physician to acknowledge,
+    viewer for everything else (and for paths no route takes, so they answer 404/405)."""
+    route = request.match_info.route.resource
+    path = route.canonical if route is not None else ""
+    if path == "/dead-letters" or path.startswith("/dead-letters/"):
+        return "data-manager"
+    if (request.method, path) == ("POST", "/alerts/{alert_id}/ack"):
+        return "physician"
+    return "viewer"
+
+
+def _unauthenticated(reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _identity_middleware(authenticator: Authenticator):
+    """Sets request[IDENTITY]: 401 without one, 403 without the route's role. With no
+    identity source configured at all, the API is open and the identity None."""
+
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is None or request.path in OPEN_PATHS:
+        request[IDENTITY] = None
+        if request.path in OPEN_PATHS:
             return await handler(request)
-        expected = f"Bearer {token.get_secret_value()}".encode()
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        try:
+            identity = await authenticator.for_request(request.headers.get(hdrs.AUTHORIZATION))
+        except NotAuthenticated as exc:
+            return _unauthenticated(str(exc))
+        except IdentityUnavailable as exc:
+            return _error(503, str(exc))
+        role = _required_role(request)
+        if identity is not None and not identity.may(role):
             return web.json_response(
-                {"error": "missing or wrong bearer token"},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
+                {"error": f"this needs the {role} role", "role": role}, status=403
             )
+        request[IDENTITY] = identity
         return await handler(request)
 
     return check
@@ -97,30 +123,40 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _acknowledgement(request: web.Request) -> tuple[str, str | None]:
-    """`by` and `note` of an ack request; HTTPBadRequest when the body is not usable."""
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object ({} when empty); HTTPBadRequest says what is wrong with it."""
     try:
-        body: Any = await request.json()
-    except ValueError:
-        body = None
-    by = body.get("by") if isinstance(body, dict) else None
-    note = body.get("note") if isinstance(body, dict) else None
-    # 128: the width of alerts.acknowledged_by.
-    if not isinstance(by, str) or not by.strip() or len(by) > 128:
-        raise web.HTTPBadRequest(
-            text='{"error": "JSON body needs \\"by\\": who acknowledges (1-128 characters)"}',
-            content_type="application/json",
-        )
+        raw = await request.read()
+        body: Any = json.loads(raw.decode(request.charset or "utf-8")) if raw.strip() else {}
+    except web.RequestPayloadError:
+        raise _bad_request("the body cannot be decoded (Content-Encoding)") from None
+    except LookupError:
+        raise _bad_request(f"unknown charset {request.charset!r}") from None
+    except RecursionError:
+        raise _bad_request("the body's JSON is nested too deeply") from None
+    except ValueError:  # UnicodeDecodeError too
+        raise _bad_request("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the body must be a JSON object")
+    return body
+
+
+async def _acknowledgement_note(request: web.Request) -> str | None:
+    """The optional `note` of an ack request; HTTPBadRequest when the body is not usable.
+
+    A `by` in the body is accepted and ignored (older clients send one): who acknowledges
+    is the signed-in identity.
+    """
+    note = (await _json_object(request)).get("note")
     if note is not None and not isinstance(note, str):
-        raise web.HTTPBadRequest(
-            text='{"error": "\\"note\\" must be a string"}', content_type="application/json"
-        )
-    if "\x00" in by or (note is not None and "\x00" in note):  # the database stores no NUL
-        raise web.HTTPBadRequest(
-            text='{"error": "\\"by\\" and \\"note\\" must not contain the NUL character"}',
-            content_type="application/json",
-        )
-    return by.strip(), note
+        raise _bad_request('"note" must be a string')
+    if note is not None and "\x00" in note:  # the database stores no NUL
+        raise _bad_request('"note" must not contain the NUL character')
+    return note
 
 
 def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
@@ -135,10 +171,11 @@ def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
 def build_api(
     view: StateView,
     metrics: Metrics,
-    token: SecretStr | None,
+    authenticator: Authenticator | None = None,
     engine: Engine | None = None,
 ) -> web.Application:
-    """The aiohttp application; the bearer token guards all but /healthz and /metrics.
+    """The aiohttp application; every route but /healthz and /metrics needs an identity
+    with the route's role (none configured: open).
 
     `engine` is the database acknowledgements are stored in; without one the ack route
     answers 503.
@@ -196,9 +233,14 @@ def build_api(
     async def acknowledge(request: web.Request) -> web.Response:
         if engine is None:
             return _error(503, "no database configured")
-        by, note = await _acknowledgement(request)
+        who = request[IDENTITY]
+        if who is None:  # an open API: nobody to name as who acknowledged
+            return _unauthenticated(
+                "acknowledging needs a signed-in person, and no identity source is configured"
+            )
+        note = await _acknowledgement_note(request)
         # Imported here: the API without a database loads no database code.
-        from cartwatch.streams.storage.errors import AlertNotFound
+        from cartwatch.streams.storage.errors import AlertAlreadyAcknowledged, AlertNotFound
         from cartwatch.streams.storage.operations import acknowledge_alert
 
         alert_id = request.match_info["alert_id"]
@@ -206,10 +248,15 @@ def build_api(
             return _error(404, "unknown alert")
         try:
             alert = await asyncio.to_thread(
-                acknowledge_alert, engine, alert_id, actor=by, note=note
+                acknowledge_alert, engine, alert_id, actor=who.subject, note=note
             )
         except AlertNotFound:
             return _error(404, "unknown alert")
+        except AlertAlreadyAcknowledged as first:
+            return web.json_response(
+                {"error": str(first), "acknowledged_by": first.by, "acknowledged_at": first.at},
+                status=409,
+            )
         return web.json_response(alert)
 
     @routes.get("/dead-letters")
@@ -225,6 +272,7 @@ def build_api(
         rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
         return web.json_response({"dead_letters": rows})
 
-    app = web.Application(middlewares=[_json_errors, _bearer_middleware(token)])
+    guard = _identity_middleware(authenticator or Authenticator())
+    app = web.Application(middlewares=[_json_errors, guard])
     app.add_routes(routes)
     return app

@@ -16,6 +16,7 @@ from cartwatch.streams.storage.engine import now, utc
 from cartwatch.streams.storage.schema import audit_log
 
 ALERT_ACKNOWLEDGED = "alert.acknowledged"
+ALERT_ACKNOWLEDGE_REFUSED = "alert.acknowledge_refused"  # a second acknowledgement
 CONFIGURATION_CHANGED = "configuration.changed"
 DEAD_LETTER_REDRIVEN = "dead_letter.redriven"
 

@@ -10,9 +10,17 @@ from typing import Any
 
 from sqlalchemy import Engine, RowMapping, select, update
 
-from cartwatch.streams.storage.audit import ALERT_ACKNOWLEDGED, append_audit
+from cartwatch.streams.storage.audit import (
+    ALERT_ACKNOWLEDGE_REFUSED,
+    ALERT_ACKNOWLEDGED,
+    append_audit,
+)
 from cartwatch.streams.storage.engine import now, utc
-from cartwatch.streams.storage.errors import AlertNotFound, DeadLetterNotFound
+from cartwatch.streams.storage.errors import (
+    AlertAlreadyAcknowledged,
+    AlertNotFound,
+    DeadLetterNotFound,
+)
 from cartwatch.streams.storage.schema import alerts, dead_letters
 
 _TIMES = (
@@ -24,6 +32,8 @@ _TIMES = (
     "acknowledged_at",
 )
 _BINARY = ("key", "value")
+# What an acknowledgement's audit entry keeps of the alert: what the person saw.
+_SHOWN = ("rule", "level", "value", "severity", "triggered_at")
 
 
 def _json(row: RowMapping, binary: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -74,26 +84,29 @@ def list_alerts(
 def acknowledge_alert(
     engine: Engine, alert_id: str, *, actor: str, note: str | None = None
 ) -> dict[str, Any]:
-    """Acknowledge an alert and audit it, in one transaction; the first acknowledgement stands.
+    """Acknowledge an alert and audit it with the alert as shown, in one transaction.
 
-    Acknowledging an acknowledged alert changes nothing and returns it as it is;
-    AlertNotFound when there is no such alert.
+    The first acknowledgement stands: a second one changes nothing, is audited as refused,
+    and raises AlertAlreadyAcknowledged naming the first; AlertNotFound when there is no
+    such alert.
     """
     acknowledge = (
         update(alerts)
         .where(alerts.c.alert_id == alert_id, alerts.c.acknowledged_at.is_(None))
         .values(acknowledged_by=actor, acknowledged_at=now(), ack_note=note)
     )
+    subject = f"alert:{alert_id}"
     with engine.begin() as conn:
-        if conn.execute(acknowledge).rowcount == 1:
-            append_audit(
-                conn,
-                actor=actor,
-                action=ALERT_ACKNOWLEDGED,
-                subject=f"alert:{alert_id}",
-                details={"note": note},
-            )
+        acknowledged = conn.execute(acknowledge).rowcount == 1
         row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
-    if row is None:
-        raise AlertNotFound("no alert with that id")
-    return _json(row)
+        if row is None:
+            raise AlertNotFound("no alert with that id")
+        alert = _json(row)
+        details: dict[str, Any] = {"note": note, "alert": {k: alert[k] for k in _SHOWN}}
+        if not acknowledged:  # who was first, and when
+            details |= {k: alert[k] for k in ("acknowledged_by", "acknowledged_at")}
+        action = ALERT_ACKNOWLEDGED if acknowledged else ALERT_ACKNOWLEDGE_REFUSED
+        append_audit(conn, actor=actor, action=action, subject=subject, details=details)
+    if not acknowledged:  # raised after the commit: the refusal stays in the audit log
+        raise AlertAlreadyAcknowledged(alert["acknowledged_by"], alert["acknowledged_at"])
+    return alert

@@ -10,6 +10,7 @@ from faust.worker import Worker as FaustWorker
 from mode import Service
 
 from cartwatch.streams.http.api import build_api
+from cartwatch.streams.http.identity import Authenticator
 from cartwatch.streams.kafka.faust_settings import uses_embedded_broker
 from cartwatch.streams.kafka.topics import ensure_topics
 from cartwatch.streams.storage.engine import make_engine
@@ -71,7 +72,8 @@ def run_worker(settings: Settings) -> int:
     writer = StorageWriter.connect(settings.database_url)
     engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
     worker = Worker(settings, writer=writer)
-    web_app = build_api(worker.view, worker.metrics, settings.api_token, engine)
+    identity = Authenticator.from_settings(settings, engine)
+    web_app = build_api(worker.view, worker.metrics, identity, engine)
     api = ApiServer(web_app, settings.api_host, settings.api_port)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits

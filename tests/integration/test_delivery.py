@@ -35,12 +35,14 @@ from cartwatch.alerts.sinks.routing import Route, Routing
 from cartwatch.alerts.sinks.smtp import SmtpSink
 from cartwatch.alerts.sinks.webhook import WebhookSink
 from cartwatch.streams.http.api import build_api
+from cartwatch.streams.http.identity import Authenticator, LocalAccounts, ServiceAccount
 from cartwatch.streams.storage.audit import ALERT_ACKNOWLEDGED, list_audit
 from cartwatch.streams.storage.engine import make_engine
 from cartwatch.streams.storage.migrate import upgrade
 from cartwatch.streams.storage.outbox import list_deliveries
 from cartwatch.streams.storage.schema import alert_deliveries, alerts
 from cartwatch.streams.storage.upserts import write_batch
+from cartwatch.streams.storage.users import add_user
 from cartwatch.streams.worker.delivery import AlertDispatcher, DeliveryService
 from cartwatch.streams.worker.metrics import Metrics
 from cartwatch.streams.worker.settings import Settings
@@ -336,36 +338,42 @@ def test_acknowledgement_through_the_api_is_stored_and_stops_renotification(
     box, smtp_port = mailbox
     t = trial()
     open_alert, acked = store(engine, raised(t, "P1", "critical"), raised(t, "P2", "critical"))
-    token = "api-token"
+    service_token = "api-token"  # the service account: read-only
+    physician_token = add_user(engine, "dr.lee", ["physician"], actor="test")
 
     async def scenario() -> tuple[SigningReceiver, dict[str, Any]]:
         receiver = await SigningReceiver().start()
         mail = SmtpSink("127.0.0.1", smtp_port, "cartwatch@example.org", ["oncall@example.org"])
         routing = Routing([Route(webhook(receiver), ALL), Route(mail, frozenset({"critical"}))])
         dispatcher = AlertDispatcher(engine, routing, renotify_after_s=1.0, **FAST)
-        app = build_api(View(), Metrics(CollectorRegistry()), SecretStr(token), engine)
+        identity = Authenticator(
+            service=ServiceAccount(SecretStr(service_token)), local=LocalAccounts(engine)
+        )
+        app = build_api(View(), Metrics(CollectorRegistry()), identity, engine)
         answers: dict[str, Any] = {}
         async with TestClient(TestServer(app)) as client:
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = {"Authorization": f"Bearer {physician_token}"}
             await dispatcher.start()
             await eventually(lambda: len(receiver.ids()) == 2)
             ack = await client.post(
                 f"/alerts/{acked}/ack",
-                json={"by": "dr.lee", "note": "seen; tocilizumab given"},
+                json={"by": "someone else", "note": "seen; tocilizumab given"},
                 headers=auth,
             )
             answers["ack"] = (ack.status, await ack.json())
             again = await client.post(f"/alerts/{acked}/ack", json={"by": "x"}, headers=auth)
             answers["again"] = (again.status, (await again.json())["acknowledged_by"])
-            unknown = await client.post("/alerts/T:P:nope:1/ack", json={"by": "x"}, headers=auth)
-            nobody = await client.post(f"/alerts/{open_alert}/ack", json={}, headers=auth)
-            no_token = await client.post(f"/alerts/{open_alert}/ack", json={"by": "x"})
+            unknown = await client.post("/alerts/T:P:nope:1/ack", json={}, headers=auth)
+            not_json = await client.post(f"/alerts/{open_alert}/ack", data="{", headers=auth)
+            no_token = await client.post(f"/alerts/{open_alert}/ack", json={})
+            viewer = {"Authorization": f"Bearer {service_token}"}
+            read_only = await client.post(f"/alerts/{open_alert}/ack", json={}, headers=viewer)
             # PostgreSQL stores no NUL in text: a clear answer, not a 500
-            nul_id = await client.post("/alerts/x%00y/ack", json={"by": "x"}, headers=auth)
-            nul_by = await client.post(
-                f"/alerts/{open_alert}/ack", json={"by": "x\x00"}, headers=auth
+            nul_id = await client.post("/alerts/x%00y/ack", json={}, headers=auth)
+            nul_note = await client.post(
+                f"/alerts/{open_alert}/ack", json={"note": "x\x00"}, headers=auth
             )
-            answers["errors"] = [unknown, nobody, no_token, nul_id, nul_by]
+            answers["errors"] = [unknown, not_json, no_token, read_only, nul_id, nul_note]
             answers["errors"] = [(r.status, r.content_type) for r in answers["errors"]]
             await eventually(lambda: receiver.ids(2)[open_alert] == 1, timeout=6.0)
             await dispatcher.stop()
@@ -377,15 +385,17 @@ def test_acknowledgement_through_the_api_is_stored_and_stops_renotification(
     assert status == 200
     assert (body["alert_id"], body["acknowledged_by"], body["ack_note"]) == (
         acked,
-        "dr.lee",
+        "dr.lee",  # the signed-in account, not the body's "by"
         "seen; tocilizumab given",
     )
-    assert answers["again"] == (200, "dr.lee")  # the first acknowledgement stands
+    assert answers["again"] == (409, "dr.lee")  # the first acknowledgement stands
     assert answers["errors"] == [
-        (status, "application/json") for status in (404, 400, 401, 404, 400)
+        (status, "application/json") for status in (404, 400, 401, 403, 404, 400)
     ]
     (entry,) = list_audit(engine, action=ALERT_ACKNOWLEDGED, subject=f"alert:{acked}")
-    assert entry["actor"] == "dr.lee" and entry["details"] == {"note": "seen; tocilizumab given"}
+    assert entry["actor"] == "dr.lee"
+    assert entry["details"]["note"] == "seen; tocilizumab given"
+    assert entry["details"]["alert"]["rule"] == "icans_grade"
     # The open alert was sent again once per period; the acknowledged one never.
     times = receiver.times_of(open_alert)
     assert [a["notification"] for a in receiver.accepted if a["alert_id"] == open_alert] == [
@@ -429,7 +439,7 @@ def test_the_ack_route_without_a_database_answers_503() -> None:
     async def scenario() -> int:
         app = build_api(View(), Metrics(CollectorRegistry()), None)
         async with TestClient(TestServer(app)) as client:
-            response = await client.post("/alerts/a/ack", json={"by": "x"})
+            response = await client.post("/alerts/a/ack", json={})
             return response.status
 
     assert asyncio.run(scenario()) == 503

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DatabaseError
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.codec import decode_event
 from cartwatch.streams.storage.audit import (
+    ALERT_ACKNOWLEDGE_REFUSED,
     ALERT_ACKNOWLEDGED,
     append_audit,
     configuration_of,
@@ -21,7 +22,7 @@ from cartwatch.streams.storage.audit import (
     record_configuration,
 )
 from cartwatch.streams.storage.engine import utc
-from cartwatch.streams.storage.errors import AlertNotFound
+from cartwatch.streams.storage.errors import AlertAlreadyAcknowledged, AlertNotFound
 from cartwatch.streams.storage.items import AdverseEventReport, AlertDelivery
 from cartwatch.streams.storage.operations import acknowledge_alert, list_alerts, list_dead_letters
 from cartwatch.streams.storage.schema import adverse_event_reports, audit_log, patient_snapshots
@@ -134,15 +135,44 @@ def test_a_re_raised_alert_keeps_its_delivery_and_acknowledgement(engine: Engine
     assert stored["ack_note"] == "tocilizumab given"
 
 
-def test_acknowledging_an_alert_appends_one_audit_entry(engine: Engine) -> None:
+def test_acknowledging_an_alert_audits_who_and_the_alert_as_they_saw_it(engine: Engine) -> None:
+    t = trial()
+    raised = alert(t, "P1")
+    _write(engine, [raised])
+    first = acknowledge_alert(engine, raised.alert_id, actor="dr.a", note="seen")
+    assert first["acknowledged_by"] == "dr.a"
+    (entry,) = list_audit(engine, subject=f"alert:{raised.alert_id}")
+    assert (entry["action"], entry["actor"]) == (ALERT_ACKNOWLEDGED, "dr.a")
+    assert entry["details"] == {
+        "note": "seen",
+        "alert": {
+            "rule": "crs_grade",
+            "level": 2,
+            "value": 2.0,
+            "severity": "warning",
+            "triggered_at": "2025-02-07T13:00:00+00:00",
+        },
+    }
+
+
+def test_a_second_acknowledgement_is_refused_naming_the_first_and_audited(engine: Engine) -> None:
     t = trial()
     raised = alert(t, "P1")
     _write(engine, [raised])
     first = acknowledge_alert(engine, raised.alert_id, actor="dr.a")
-    again = acknowledge_alert(engine, raised.alert_id, actor="dr.b", note="late")
-    assert first["acknowledged_by"] == again["acknowledged_by"] == "dr.a"
+    with pytest.raises(AlertAlreadyAcknowledged) as refused:
+        acknowledge_alert(engine, raised.alert_id, actor="dr.b", note="late")
+    assert (refused.value.by, refused.value.at) == ("dr.a", first["acknowledged_at"])
+    (stored,) = list_alerts(engine, trial_id=t)
+    assert (stored["acknowledged_by"], stored["ack_note"]) == ("dr.a", None)
     entries = list_audit(engine, subject=f"alert:{raised.alert_id}")
-    assert [(e["action"], e["actor"]) for e in entries] == [(ALERT_ACKNOWLEDGED, "dr.a")]
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        (ALERT_ACKNOWLEDGE_REFUSED, "dr.b"),
+        (ALERT_ACKNOWLEDGED, "dr.a"),
+    ]
+    details = entries[0]["details"]
+    assert details["acknowledged_by"] == "dr.a" and details["note"] == "late"
+    assert details["acknowledged_at"] == first["acknowledged_at"]
 
 
 def test_acknowledging_an_unknown_alert_is_refused(engine: Engine) -> None:

@@ -1,4 +1,4 @@
-"""The HTTP API over a state view: routes, bearer token, and no patient id in /metrics."""
+"""The HTTP API over a state view: routes, the service token, and no patient id in /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.dlt import boundary_report
 from cartwatch.models.patient import PatientRecord
 from cartwatch.streams.http.api import build_api
+from cartwatch.streams.http.identity import Authenticator, ServiceAccount
 from cartwatch.streams.worker.metrics import Metrics
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "events.jsonl"
@@ -57,7 +58,8 @@ def _call(path: str, token: str | None = None, header: str | None = None, view=N
     async def go():
         metrics = Metrics(CollectorRegistry())
         metrics.events.labels("lab", "accepted").inc()
-        app = build_api(view or ExampleView(), metrics, SecretStr(token) if token else None)
+        service = ServiceAccount(SecretStr(token)) if token else None
+        app = build_api(view or ExampleView(), metrics, Authenticator(service=service))
         async with TestClient(TestServer(app)) as client:
             headers = {"Authorization": header} if header else {}
             response = await client.get(path, headers=headers)
@@ -157,6 +159,37 @@ def test_with_a_token_every_endpoint_but_healthz_and_metrics_answers_401_without
         assert _call(path, token="s3cret", header="Bearer s3cret")[0] == 200
     assert _call("/healthz", token="s3cret")[0] == 200
     assert _call("/metrics", token="s3cret")[0] == 200
+
+
+def test_the_bearer_scheme_is_read_in_any_case():
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        assert _call("/trials", token="s3cret", header=f"{scheme} s3cret")[0] == 200
+    assert _call("/trials", token="s3cret", header="Basic s3cret")[0] == 401
+
+
+def test_a_401_is_json_with_a_reason_and_asks_for_a_bearer_token():
+    async def go():
+        service = ServiceAccount(SecretStr("s3cret"))
+        app = build_api(ExampleView(), Metrics(CollectorRegistry()), Authenticator(service=service))
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/trials", headers={"Authorization": "Bearer wrong"})
+            return response.status, response.headers["WWW-Authenticate"], await response.json()
+
+    status, challenge, body = asyncio.run(go())
+    assert (status, challenge) == (401, "Bearer")
+    assert body == {"error": "unknown bearer token"}
+
+
+def test_the_service_token_reads_but_does_not_see_dead_letters_unless_given_the_role():
+    async def go(roles: frozenset[str]) -> int:
+        service = ServiceAccount(SecretStr("s3cret"), roles)
+        app = build_api(ExampleView(), Metrics(CollectorRegistry()), Authenticator(service=service))
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/dead-letters", headers={"Authorization": "Bearer s3cret"})
+            return response.status
+
+    assert asyncio.run(go(frozenset({"viewer"}))) == 403
+    assert asyncio.run(go(frozenset({"data-manager"}))) == 503  # allowed; no database here
 
 
 def test_healthz_is_503_until_the_worker_consumes():
