@@ -130,3 +130,10 @@ def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
     from cartwatch.streams.cli.storage import run_dlq
 
     return run_dlq(args, settings)
+
+
+def run_users(args: argparse.Namespace, settings: Settings) -> int:
+    """`cartwatch users add|revoke|list`: local accounts of the HTTP API."""
+    from cartwatch.streams.cli.users import run_users
+
+    return run_users(args, settings)

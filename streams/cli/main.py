@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from cartwatch.models.events import parse_timestamp
 from cartwatch.streams.cli.storage import add_storage_commands
+from cartwatch.streams.cli.users import add_user_commands
 from cartwatch.streams.worker.settings import Settings, setting_errors
 
 # CLI options that override the environment, named as the CARTWATCH_* variables.
@@ -86,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in sub.choices.values():
         _add_setting_options(command)
-    # Added after the loop: `db` and `dlq` take the settings options on their sub-commands.
+    # Added after the loop: `db`, `dlq` and `users` take the settings options on their
+    # sub-commands.
     add_storage_commands(sub, _add_setting_options)
+    add_user_commands(sub, _add_setting_options)
     return parser
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
+from cartwatch.streams.cli.main import main
 from cartwatch.streams.devtools.broker import free_port
 from cartwatch.streams.devtools.processes import WorkerProcess
 from cartwatch.streams.kafka.producer import produce_lines
@@ -135,7 +136,7 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 def test_alerts_reach_the_people_on_call_once_through_a_receiver_outage_and_a_restart(
-    broker, tmp_path: Path, mailbox
+    broker, tmp_path: Path, mailbox, capsys
 ):
     box, smtp_port = mailbox
     receiver = Receiver()
@@ -181,7 +182,11 @@ def test_alerts_reach_the_people_on_call_once_through_a_receiver_outage_and_a_re
             _wait_for(lambda: len(box.alert_ids) >= 2, "emails")
             assert sorted(box.alert_ids) == sorted(critical)  # the critical ones, once each
 
-            status, body = _post_ack(worker, _id("crs_grade", 3))
+            # A physician's local account, added while the worker runs, acknowledges.
+            add = ["users", "add", "dr.oncall", "--role", "physician"]
+            assert main([*add, "--database-url", database_url]) == 0
+            physician_token = capsys.readouterr().out.strip()
+            status, body = _post_ack(worker, _id("crs_grade", 3), physician_token)
             assert status == 200
             assert json.loads(body)["acknowledged_by"] == "dr.oncall"
         finally:
@@ -193,11 +198,11 @@ def _stored_alert_count(worker: WorkerProcess) -> int:
     return len(worker.api.json(f"/alerts?trial_id={TRIAL}")["alerts"])
 
 
-def _post_ack(worker: WorkerProcess, alert_id: str) -> tuple[int, bytes]:
+def _post_ack(worker: WorkerProcess, alert_id: str, token: str) -> tuple[int, bytes]:
     request = urllib.request.Request(
         f"{worker.api.base_url}/alerts/{alert_id}/ack",
-        data=json.dumps({"by": "dr.oncall", "note": "tocilizumab given"}).encode(),
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        data=json.dumps({"note": "tocilizumab given"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
