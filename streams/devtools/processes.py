@@ -41,6 +41,7 @@ class WorkerProcess:
             env["CARTWATCH_EMBEDDED_BROKER"] = "true" if s.embedded_broker else "false"
         if s.api_token is not None:
             env["CARTWATCH_API_TOKEN"] = s.api_token.get_secret_value()
+            env["CARTWATCH_API_TOKEN_ROLES"] = s.api_token_roles
         return env | self.extra_env
 
     def database_url(self) -> str:

@@ -33,6 +33,7 @@ def worker_settings(broker, prefix: str, port: int, database_url: str) -> Settin
         database_url=SecretStr(database_url),
         api_port=port,
         api_token=SecretStr(TOKEN),
+        api_token_roles="viewer,data-manager",  # the tests read the dead letters too
         session_timeout_s=6,
         gauge_interval_s=1,
     )
