@@ -257,6 +257,7 @@ def build_api(
                 {"error": str(first), "acknowledged_by": first.by, "acknowledged_at": first.at},
                 status=409,
             )
+        metrics.observe_acknowledgement(alert)  # this request acknowledged it
         return web.json_response(alert)
 
     @routes.get("/dead-letters")

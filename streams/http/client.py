@@ -21,7 +21,20 @@ class ApiClient:
 
     def get(self, path: str) -> tuple[int, bytes]:
         """Status and body of a GET."""
-        request = urllib.request.Request(self.base_url + path)
+        return self._send(urllib.request.Request(self.base_url + path))
+
+    def post_json(self, path: str, body: dict) -> tuple[int, dict]:
+        """Status and JSON answer of a POST of `body` as JSON."""
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        status, answer = self._send(request)
+        return status, json.loads(answer)
+
+    def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
         if self.token is not None:
             request.add_header("Authorization", f"Bearer {self.token.get_secret_value()}")
         try:

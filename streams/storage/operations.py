@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, select, update
+from sqlalchemy import Engine, RowMapping, func, select, update
 
 from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGE_REFUSED,
@@ -79,6 +79,17 @@ def list_alerts(
         stmt = stmt.where(alerts.c.trial_id == trial_id)
     with engine.connect() as conn:
         return [_json(row) for row in conn.execute(stmt).mappings()]
+
+
+def open_alert_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """(trial_id, severity) -> alerts raised and not acknowledged, over every worker's."""
+    stmt = (
+        select(alerts.c.trial_id, alerts.c.severity, func.count())
+        .where(alerts.c.acknowledged_at.is_(None))
+        .group_by(alerts.c.trial_id, alerts.c.severity)
+    )
+    with engine.connect() as conn:
+        return {(trial, severity): n for trial, severity, n in conn.execute(stmt)}
 
 
 def acknowledge_alert(

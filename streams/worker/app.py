@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import faust
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 
 from cartwatch.streams.kafka import faust_patches
 from cartwatch.streams.kafka.faust_settings import (
@@ -58,6 +59,7 @@ class Worker:
         settings: Settings,
         registry: CollectorRegistry | None = None,
         writer: StorageWriter | None = None,
+        engine: Engine | None = None,
     ) -> None:
         faust_patches.install()  # see the module: input records in order; the fetch wait
         self.settings = settings
@@ -88,6 +90,7 @@ class Worker:
             self.view.consumer_lag,
             self.view.is_consuming,
             writer,
+            engine,
         )
         self.take_batches = take_ready  # no wait while events are ready (batches.py)
         self.app.agent(self.inputs, name="process_patient_events")(self.process_patient_events)

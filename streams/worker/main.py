@@ -71,7 +71,7 @@ def run_worker(settings: Settings) -> int:
     upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
     writer = StorageWriter.connect(settings.database_url)
     engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
-    worker = Worker(settings, writer=writer)
+    worker = Worker(settings, writer=writer, engine=engine)
     identity = Authenticator.from_settings(settings, engine)
     web_app = build_api(worker.view, worker.metrics, identity, engine)
     api = ApiServer(web_app, settings.api_host, settings.api_port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -21,6 +22,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._lag_labels: set[tuple[str, str]] = set()
+        self._open_alert_labels: set[tuple[str]] = set()
         self.events = Counter(
             "cartwatch_events_processed_total",
             "Input messages processed, by event type and outcome (accepted, duplicate, invalid).",
@@ -106,8 +108,8 @@ class Metrics:
             ["trial_id", "days"],
             registry=registry,
         )
-        # Fed by the acknowledgement and stopping-boundary code (issue 6); the worker
-        # creates them at 0 per trial so dashboards and rules always find the series.
+        # Set from the alerts table on every gauge tick (`observe_open_alerts`), created at 0
+        # per trial so dashboards and the escalation rule always find the series.
         self.alerts_open = Gauge(
             "cartwatch_alerts_open",
             "Alerts raised and not yet acknowledged, per trial and severity (whole trial, "
@@ -117,7 +119,8 @@ class Metrics:
         )
         self.alert_ack = Histogram(
             "cartwatch_alert_ack_seconds",
-            "From an alert's detected_at to its acknowledgement, by severity.",
+            "From an alert's detected_at to its acknowledgement, by severity (observed by the "
+            "worker whose API took the acknowledgement).",
             ["severity"],
             buckets=ACK_BUCKETS,
             registry=registry,
@@ -147,6 +150,21 @@ class Metrics:
                 self.alerts_open.labels(trial, severity)  # created at 0, never reset here
             for kind in ("observed", "boundary"):
                 self.toxicity_boundary.labels(trial, kind)
+
+    def observe_open_alerts(self, counts: dict[tuple[str, str], int]) -> None:
+        """Open (unacknowledged) alerts of every trial: those not in `counts` are at 0."""
+        trials = {trial for trial, _ in counts} | {labels[0] for labels in self._open_alert_labels}
+        for trial in trials:
+            for severity in SEVERITIES:
+                self.alerts_open.labels(trial, severity).set(counts.get((trial, severity), 0))
+        self._open_alert_labels = {(trial,) for trial in trials}
+
+    def observe_acknowledgement(self, alert: dict) -> None:
+        """Seconds from an alert's detection to its acknowledgement (the stored alert)."""
+        detected = datetime.fromisoformat(alert["detected_at"])
+        acknowledged = datetime.fromisoformat(alert["acknowledged_at"])
+        seconds = max(0.0, (acknowledged - detected).total_seconds())
+        self.alert_ack.labels(alert["severity"]).observe(seconds)
 
     def observe_boundary(self, trial_id: str, status: dict) -> None:
         """Patients with a DLT and the count that stops the trial at the evaluable number."""

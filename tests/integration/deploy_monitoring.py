@@ -58,11 +58,20 @@ class Daemon:
             return json.loads(response.read())
 
 
-def start_prometheus(work: Path, worker_port: int, alertmanager_port: int) -> Daemon:
-    """deploy/prometheus as is, scraping and evaluating every second, targets on 127.0.0.1."""
+def start_prometheus(
+    work: Path, worker_port: int, alertmanager_port: int, pending: dict[str, str] | None = None
+) -> Daemon:
+    """deploy/prometheus as is, scraping and evaluating every second, targets on 127.0.0.1;
+    `pending` shortens the `for:` of the named alerting rules (alert name -> duration)."""
     port = free_port()
     config_dir = work / "prometheus"
     shutil.copytree(DEPLOY / "prometheus", config_dir)
+    for rules in (config_dir / "rules").glob("*.yml"):
+        groups = yaml.safe_load(rules.read_text())
+        for rule in (r for g in groups["groups"] for r in g["rules"]):
+            if rule.get("alert") in (pending or {}):
+                rule["for"] = pending[rule["alert"]]
+        rules.write_text(yaml.safe_dump(groups))
     config = yaml.safe_load((config_dir / "prometheus.yml").read_text())
     local = {
         "worker-1:6066": f"127.0.0.1:{worker_port}",

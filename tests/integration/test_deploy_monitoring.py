@@ -4,11 +4,15 @@ Alertmanager configured from deploy/alertmanager to a local webhook and mailbox.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr
@@ -33,16 +37,22 @@ from tests.integration.deploy_queries import (
     rule_queries,
 )
 from tests.integration.deploy_receivers import SmtpSink, WebhookReceiver
+from tests.integration.test_storage_support import ThrowawayPostgres
 
-# Series only issue 6 (acknowledgement, stopping boundary) moves, and the lag, which is 0
-# once the trial is consumed: their panels must find the series, at any value.
-SERIES_MAY_BE_ZERO = {
-    "cartwatch_alerts_open",
-    "cartwatch_alert_ack_seconds_bucket",
-    "cartwatch_alert_ack_seconds_count",
-    "cartwatch_toxicity_boundary_patients",
-    "cartwatch_consumer_lag_messages",
-}
+# The escalation rule waits 30 min in production; here it fires after 3 s, so the test sees
+# it fire for a real unacknowledged critical alert and resolve once all are acknowledged.
+ESCALATION = "CartwatchCriticalAlertUnacknowledged"
+ACKNOWLEDGEMENT = {"by": "dr.monitoring", "note": "seen in the monitoring test"}
+# Series a panel or a rule reads: each must move (some value other than 0) during the run.
+SINCE_START = "30m"
+
+
+@dataclass
+class Escalation:
+    open_while_firing: float  # open critical alerts (Prometheus) while the rule fired
+    acknowledged: int  # critical alerts acknowledged through the API
+    answers: set[int]  # the API's statuses for those acknowledgements
+    resolved: bool  # the rule's alert gone and the open-critical gauge at 0
 
 
 @dataclass
@@ -54,6 +64,8 @@ class Stack:
     alertmanager: Daemon
     webhook: WebhookReceiver
     mailbox: SmtpSink
+    escalation: Escalation
+    database_outage_seen: bool  # cartwatch_database_writes_failing 1 on Prometheus
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +77,7 @@ def stack(broker, tmp_path_factory) -> Iterator[Stack]:
         topic_prefix="deploy-monitoring",
         api_port=free_port(),
         api_token=SecretStr("deploy-token"),
+        api_token_roles="viewer,physician",  # the test acknowledges as the service account
         session_timeout_s=6,
         gauge_interval_s=1,
     )
@@ -76,21 +89,38 @@ def stack(broker, tmp_path_factory) -> Iterator[Stack]:
         started += [webhook, mailbox]
         alertmanager = start_alertmanager(work, webhook.url, mailbox.port)
         started.append(alertmanager)
-        prometheus = start_prometheus(work, settings.api_port, alertmanager.port)
+        pending = {ESCALATION: "3s"}
+        prometheus = start_prometheus(work, settings.api_port, alertmanager.port, pending)
         started.append(prometheus)
-        worker = WorkerProcess(settings, work / "worker")
+        database = ThrowawayPostgres()
+        started.append(_Removed(database))
+        database.start()
+        with_database = settings.model_copy(update={"database_url": SecretStr(database.url)})
+        worker = WorkerProcess(with_database, work / "worker")
         started.append(worker)
         worker.start()
         sent = produce_lines(trial.lines(), settings, source="deploy-test")
         expected = sum(n for topic, n in sent.items() if topic in settings.input_topics)
         _wait(lambda: worker.api.processed_total() >= expected, 240, worker.log_tail)
+        escalation = _escalate_and_acknowledge(worker, prometheus, trial.trial_id)
+        outage_seen = _database_outage(database, worker, prometheus, settings, trial)
         path = f"/trials/{trial.trial_id}/report"
         _wait(
             lambda: _scraped_figures(prometheus, trial.trial_id) == _figures(worker.api.json(path)),
             60,
         )
         report = worker.api.json(path)
-        yield Stack(trial.trial_id, report, worker, prometheus, alertmanager, webhook, mailbox)
+        yield Stack(
+            trial.trial_id,
+            report,
+            worker,
+            prometheus,
+            alertmanager,
+            webhook,
+            mailbox,
+            escalation,
+            outage_seen,
+        )
     finally:
         for part in reversed(started):
             part.stop()
@@ -101,6 +131,61 @@ def _wait(condition, timeout: float, explain=lambda: "") -> None:
     while not condition():
         assert time.monotonic() < deadline, explain()
         time.sleep(0.5)
+
+
+class _Removed:
+    """A throwaway PostgreSQL cluster as a part to stop: stopped and its files removed."""
+
+    def __init__(self, database: ThrowawayPostgres) -> None:
+        self.database = database
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped already
+            self.database.stop("immediate")
+        self.database.remove()
+
+
+def _escalate_and_acknowledge(worker: WorkerProcess, prometheus: Daemon, trial_id: str):
+    """Wait for the escalation rule to fire, acknowledge every critical alert of the trial
+    through the API, and wait for the open-critical gauge to fall and the rule to resolve."""
+    firing = f'ALERTS{{alertname="{ESCALATION}", alertstate="firing", trial_id="{trial_id}"}}'
+    open_critical = f'max(cartwatch_alerts_open{{trial_id="{trial_id}", severity="critical"}})'
+    _wait(lambda: instant(prometheus, firing), 90, worker.log_tail)
+    (open_while_firing,) = _values(prometheus, open_critical)
+    raised = worker.api.json(f"/alerts?trial_id={trial_id}")["alerts"]
+    critical = [a["alert_id"] for a in raised if a["severity"] == "critical"]
+    answers = {
+        worker.api.post_json(f"/alerts/{quote(alert_id)}/ack", ACKNOWLEDGEMENT)[0]
+        for alert_id in critical
+    }
+    _wait(lambda: _values(prometheus, open_critical) == [0.0], 60, worker.log_tail)
+    _wait(lambda: not instant(prometheus, firing), 60, worker.log_tail)
+    return Escalation(open_while_firing, len(critical), answers, resolved=True)
+
+
+def _database_outage(database, worker, prometheus, settings, trial) -> bool:
+    """Stop PostgreSQL, send one event (a normal temperature of an infused patient: no
+    figure changes), see the failing-writes gauge on Prometheus, start it again and wait
+    until the event is stored and the gauge is back at 0."""
+    before = worker.api.processed_total()
+    patient = next(json.loads(line)["patient_id"] for line in trial.lines())
+    event = {
+        "event_id": "monitoring-outage-1",
+        "type": "observation",
+        "trial_id": trial.trial_id,
+        "patient_id": patient,
+        "occurred_at": "2026-01-30T12:00:00+00:00",
+        "code": "temperature_c",
+        "value": 36.8,
+    }
+    database.stop("immediate")
+    produce_lines([json.dumps(event).encode()], settings, source="deploy-test")
+    failing = "max(cartwatch_database_writes_failing)"
+    _wait(lambda: _values(prometheus, failing) == [1.0], 60, worker.log_tail)
+    database.start()
+    _wait(lambda: worker.api.processed_total() > before, 120, worker.log_tail)
+    _wait(lambda: _values(prometheus, failing) == [0.0], 60, worker.log_tail)
+    return True
 
 
 def _figures(report: dict) -> list[float]:
@@ -128,18 +213,42 @@ def _as_run_by_grafana(query: Query, trial_id: str) -> str:
 
 
 def test_every_dashboard_panel_query_returns_data_after_the_simulated_trial(stack: Stack):
-    empty, all_zero = [], []
-    for query in panel_queries():
-        values = _values(stack.prometheus, _as_run_by_grafana(query, stack.trial_id))
-        metrics, _ = names_in(query.expr)
-        if not values:
-            empty.append(query)
-        elif not metrics <= SERIES_MAY_BE_ZERO and not any(
-            math.isfinite(v) and v != 0 for v in values
-        ):
-            all_zero.append(query)
+    empty = [
+        query
+        for query in panel_queries()
+        if not _values(stack.prometheus, _as_run_by_grafana(query, stack.trial_id))
+    ]
     assert not empty, empty
-    assert not all_zero, all_zero
+
+
+def test_every_series_a_panel_or_a_rule_reads_moved_during_the_run(stack: Stack):
+    """No series is exempt: each took a value other than 0 at some scrape (the lag while
+    the trial was consumed, the open and acknowledged alerts, the database outage...)."""
+    read = set().union(*(names_in(q.expr)[0] for q in [*panel_queries(), *rule_queries()]))
+    still = [
+        name
+        for name in sorted(read)
+        if not any(
+            math.isfinite(v) and v != 0
+            for v in _values(stack.prometheus, f"max_over_time({name}[{SINCE_START}])")
+        )
+    ]
+    assert still == []
+
+
+def test_an_unacknowledged_critical_alert_escalates_and_resolves_once_acknowledged(
+    stack: Stack,
+):
+    escalation = stack.escalation
+    assert escalation.open_while_firing == escalation.acknowledged > 0
+    assert escalation.answers == {200}
+    assert escalation.resolved
+    acknowledged = _values(stack.prometheus, "sum(cartwatch_alert_ack_seconds_count)")
+    assert acknowledged == [float(escalation.acknowledged)]
+
+
+def test_failing_database_writes_show_on_prometheus_and_clear(stack: Stack):
+    assert stack.database_outage_seen
 
 
 def test_the_trial_variable_lists_the_trial(stack: Stack):
