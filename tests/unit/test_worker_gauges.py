@@ -8,6 +8,8 @@ import itertools
 import time
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from cartwatch.alerts.engine import TrialMonitor
 from cartwatch.alerts.pipeline import record_key
 from cartwatch.models.dlt import boundary_report
@@ -15,6 +17,7 @@ from cartwatch.models.patient import PatientRecord
 from cartwatch.models.record_codec import encode_record
 from cartwatch.streams.worker.app import Worker
 from cartwatch.streams.worker.gauges import GAUGE_PAUSE_FACTOR
+from cartwatch.streams.worker.metrics import Metrics
 from cartwatch.streams.worker.settings import Settings
 from tests.unit.builders import at, crs, decode, infusion, lab
 from tests.unit.worker_doubles import events_of, process, worker_with_doubles
@@ -236,3 +239,13 @@ def test_database_writes_failing_show_on_the_next_tick(tmp_path: Path):
             worker.metrics.registry.get_sample_value("cartwatch_database_writes_failing")
         )
     assert failing == [0, 1, 0]
+
+
+def test_a_trial_whose_alerts_are_all_acknowledged_shows_no_open_alert():
+    metrics = Metrics(CollectorRegistry())
+    metrics.observe_open_alerts({("T1", "critical"): 2, ("T2", "warning"): 1})
+    metrics.observe_open_alerts({("T2", "warning"): 1})  # T1's were acknowledged
+    sample = metrics.registry.get_sample_value
+    assert sample("cartwatch_alerts_open", {"trial_id": "T1", "severity": "critical"}) == 0
+    assert sample("cartwatch_alerts_open", {"trial_id": "T2", "severity": "warning"}) == 1
+    assert sample("cartwatch_alerts_open", {"trial_id": "T2", "severity": "info"}) == 0
