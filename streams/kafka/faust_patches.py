@@ -16,7 +16,8 @@ when a fetch from the advanced position is nearly always buffered):
 
 So every input record goes through `input_order.InputOrder` before Faust sees it,
 each owned partition starting at its committed offset (its first offset when nothing is
-committed) once Faust has sought there; skipped records are read again by a seek back.
+committed) once Faust has sought there; skipped records are read again by a seek back. That
+seek and restart never overlap the handing out of a fetch's records (`handing_out`).
 Faust's committed offset of a partition it keeps never goes back, and never passes an input
 offset not acknowledged (`_new_offset`). Table changelog records
 are handed out as before: the tables need every one. Broker-independent: applied on
@@ -28,6 +29,7 @@ fixes at 1,500 ms (`set_fetch_wait`; `Settings.fetch_wait_ms` says why we change
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from weakref import WeakKeyDictionary
@@ -66,24 +68,62 @@ def read_again(consumer: Consumer, offsets: Mapping[TP, int]) -> None:
         order.read_again(tp, offset)
 
 
+def handing_out(consumer: Consumer) -> asyncio.Lock:
+    """Held while a fetch's records are handed out (and its seeks back made), and while the
+    input partitions are sought to their committed offsets (`_perform_seek`): never both."""
+    lock = getattr(consumer, "_cartwatch_handing_out", None)
+    if lock is None:
+        lock = consumer._cartwatch_handing_out = asyncio.Lock()
+    return lock
+
+
 async def _getmany(self: Consumer, timeout: float) -> AsyncIterator:
     order, is_input = input_order(self), self.app.topics.acks_enabled_for
-    async for tp, message in _original_getmany(self, timeout):
-        if not is_input(tp.topic) or order.accept(tp, message.offset):
-            yield tp, message
-    for tp, offset in order.take_rewinds().items():
-        try:
-            await self.seek_wait({tp: offset})
-        except (TimeoutError, KafkaError) as exc:  # revoked meanwhile, or the broker away
-            log.warning("input %s:%s: seek back to %s failed (%r)", *tp, offset, exc)
-            order.rewind_again(tp, offset)
-            continue
-        order.seek_done(tp, offset)
-        log.info("input %s:%s: records pulled but not handed out, read again from %s", *tp, offset)
+    lock, held = handing_out(self), False
+    try:
+        # Taken once the fetch is in (not while it waits: Faust's own seek runs from this
+        # loop when the flow stops, and a seek waiting for the flow would wait for ever).
+        async for tp, message in _original_getmany(self, timeout):
+            if not held:
+                await lock.acquire()
+                held = True
+            if not is_input(tp.topic) or order.accept(tp, message.offset):
+                yield tp, message
+        if not held:
+            await lock.acquire()
+            held = True
+        for tp, offset in order.take_rewinds().items():
+            try:
+                await self.seek_wait({tp: offset})
+            except (TimeoutError, KafkaError) as exc:  # revoked meanwhile, or the broker away
+                log.warning("input %s:%s: seek back to %s failed (%r)", *tp, offset, exc)
+                order.rewind_again(tp, offset)
+                continue
+            order.seek_done(tp, offset)
+            log.info(
+                "input %s:%s: records pulled but not handed out, read again from %s", *tp, offset
+            )
+    finally:
+        if held:
+            lock.release()
 
 
 async def _perform_seek(self: Consumer) -> None:
-    """Faust's seek to the committed offsets; then where each owned input partition starts."""
+    """Faust's seek to the committed offsets; then where each owned input partition starts.
+
+    Not while records are handed out (`handing_out`): Faust's recovery seeks with the flow
+    resumed, from its own task. A record being delivered meanwhile then set Faust's read
+    offset of its partition back above the start after the seek, and Faust's fetch loop
+    dropped the records below it as read already: the start itself never reached the agent
+    while those after it were acknowledged, and `_new_offset` held the commit there for good
+    (a takeover's worker stalled with its lag at 55). Records pulled meanwhile from where
+    the seek had put a partition were dropped without a seek back, its starts not set yet.
+    """
+    async with handing_out(self):
+        await _seek_to_committed(self)
+
+
+async def _seek_to_committed(self: Consumer) -> None:
     order = input_order(self)
     kept = {tp: offset for tp, offset in self._committed_offset.items() if tp in order.next}
     await _original_perform_seek(self)

@@ -25,6 +25,7 @@ class FakeConsumer:
     def __init__(self, committed: dict[TP, int | None], broker: dict[TP, int | None]) -> None:
         self.records: list[tuple[TP, int]] = []
         self._committed_offset = dict(committed)
+        self._read_offset: dict[TP, int | None] = {}
         self.broker = broker  # what Faust's seek to the committed offsets reads
         self.sought: list[dict[TP, int]] = []
         self.revoked_meanwhile = False
@@ -52,7 +53,10 @@ def faust(monkeypatch):
             yield tp, SimpleNamespace(offset=offset)
 
     async def perform_seek(consumer: FakeConsumer) -> None:
+        for _ in range(3):  # the broker's answers, partition by partition
+            await asyncio.sleep(0)
         consumer._committed_offset.update(consumer.broker)
+        consumer._read_offset.update(consumer.broker)  # Faust reads from there on
 
     async def on_partitions_revoked(consumer: FakeConsumer, revoked: set[TP]) -> None:
         for tp in revoked:
@@ -154,6 +158,62 @@ def test_a_revoked_partition_is_not_handed_out_until_sought_again(faust):
     asyncio.run(faust_patches._on_partitions_revoked(consumer, {LABS}))
     assert LABS not in consumer._committed_offset  # Faust's own revocation ran
     assert _drain(consumer, (LABS, 151), (DISPOSITIONS, 40)) == [(DISPOSITIONS, 40)]
+
+
+async def _faust_drain(consumer: FakeConsumer, delivering=None) -> list[tuple[TP, int]]:
+    """Faust's drain loop (`Consumer._drain_messages`) over one fetch: a record below its
+    partition's read offset is dropped as read already; the read offset is set once the
+    record is delivered (`delivering`, awaited, stands for the delivery)."""
+    delivered = []
+    async for tp, message in faust_patches._getmany(consumer, 1.0):
+        read = consumer._read_offset.get(tp)
+        if read is None or message.offset >= read:
+            if delivering is not None:
+                await delivering(tp, message.offset)
+            delivered.append((tp, message.offset))
+            consumer._read_offset[tp] = message.offset
+    return delivered
+
+
+def test_the_seek_to_the_committed_offsets_waits_for_the_records_being_handed_out(faust):
+    # Faust's recovery seeks with the flow on, from its own task. Seen after a takeover:
+    # 120 was being delivered when the seek set 119 as the start; its delivery then set
+    # Faust's read offset to 120, the fetch from 119 had 119 dropped as read already,
+    # and the commit waited at 119 for good (its first acknowledgement committed
+    # meanwhile, the broker's answer older than that commit).
+    consumer = _consumer({LABS: 119, DISPOSITIONS: 40})
+    _seek_to_committed(consumer)
+
+    async def go() -> list[tuple[TP, int]]:
+        seeks = []
+
+        async def delivering(tp: TP, offset: int) -> None:
+            if offset == 120:
+                seeks.append(asyncio.ensure_future(faust_patches._perform_seek(consumer)))
+                for _ in range(10):
+                    await asyncio.sleep(0)
+
+        consumer.records = [(LABS, 119), (LABS, 120)]
+        assert await _faust_drain(consumer, delivering) == [(LABS, 119), (LABS, 120)]
+        await asyncio.gather(*seeks)
+        consumer.records = [(LABS, 119), (LABS, 120), (LABS, 121)]
+        return await _faust_drain(consumer)
+
+    assert asyncio.run(go()) == [(LABS, 119), (LABS, 120), (LABS, 121)]
+
+
+def test_records_fetched_while_the_seek_runs_are_handed_out_once_it_is_done(faust):
+    consumer = _consumer({LABS: 151, DISPOSITIONS: 40})
+
+    async def go() -> list[tuple[TP, int]]:
+        seek = asyncio.ensure_future(faust_patches._perform_seek(consumer))
+        await asyncio.sleep(0)  # the seek has begun: the client reads from 151 already
+        consumer.records = [(LABS, 151), (LABS, 152)]  # all there is: none come again
+        drained = await _faust_drain(consumer)
+        await seek
+        return drained
+
+    assert asyncio.run(go()) == [(LABS, 151), (LABS, 152)]
 
 
 def test_install_puts_the_wrappers_on_fausts_consumer():
