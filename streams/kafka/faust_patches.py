@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from weakref import WeakKeyDictionary
 
@@ -100,6 +101,9 @@ async def _getmany(self: Consumer, timeout: float) -> AsyncIterator:
                 order.rewind_again(tp, offset)
                 continue
             order.seek_done(tp, offset)
+            # As Faust's own `seek` does: its fetch loop drops a record below the read offset
+            # as read already, and `seek_wait` leaves the read offset where it was.
+            self._read_offset[tp] = offset if offset else None
             log.info(
                 "input %s:%s: records pulled but not handed out, read again from %s", *tp, offset
             )
@@ -165,6 +169,8 @@ def _new_offset(self: Consumer, tp: TP) -> int | None:
         if start is None:
             start = input_order(self).first.get(tp)
         if start is not None and min(acked) > start and not self._gap[tp].at(start):
+            if input_order(self).held_back(tp, start, time.monotonic()):
+                log.warning("input %s:%s: offset %s never acknowledged; read again", *tp, start)
             return None
     return _original_new_offset(self, tp)
 

@@ -19,6 +19,12 @@ from collections.abc import Iterable, Mapping
 
 from faust.types import TP
 
+# How long a partition's commit may wait on an offset handed out and never acknowledged
+# before that offset is read again (`held_back`): longer than a batch takes to be processed
+# and acknowledged (well under a second here, a few under load), short enough that a worker
+# whose offset was lost in a rebalance catches up within seconds instead of never.
+HOLE_GRACE_S = 10.0
+
 
 class InputOrder:
     """The next offset to hand out per input partition; see the module docstring."""
@@ -28,6 +34,7 @@ class InputOrder:
         self.next: dict[TP, int] = {}
         self.sought: dict[TP, int] = {}  # partitions sought back to `next`, seek completed
         self.rewinds: dict[TP, int] = {}  # partitions to seek back to `next`
+        self.holes: dict[TP, tuple[int, float]] = {}  # offset a commit waits on, since when
 
     def restart(self, starts: Mapping[TP, int]) -> None:
         """The owned input partitions and their committed offsets, after a seek to them."""
@@ -35,6 +42,7 @@ class InputOrder:
         self.next = dict(starts)
         self.sought.clear()
         self.rewinds.clear()
+        self.holes.clear()
 
     def forget(self, partitions: Iterable[TP]) -> None:
         """Partitions revoked: nothing of theirs is handed out until the next `restart`."""
@@ -43,6 +51,7 @@ class InputOrder:
             self.next.pop(tp, None)
             self.sought.pop(tp, None)
             self.rewinds.pop(tp, None)
+            self.holes.pop(tp, None)
 
     def read_again(self, tp: TP, offset: int) -> None:
         """Hand the partition out again from `offset` (records not acknowledged)."""
@@ -72,6 +81,25 @@ class InputOrder:
         """A seek back to `offset` failed: ask again at the next fetch (if still wanted)."""
         if self.next.get(tp) == offset:
             self.rewinds[tp] = offset
+
+    def held_back(self, tp: TP, start: int, now: float) -> bool:
+        """The commit of `tp` waits on `start`, which is not acknowledged. True, and `start`
+        read again, once it has waited `HOLE_GRACE_S` while the partition was handed out past
+        it: the record was handed out and lost on its way (a rebalance's seek overtaking a
+        delivery, a stale committed offset), and would otherwise hold the commit for good.
+        Reading it again is safe: the events after it come again and are duplicates."""
+        if self.next.get(tp, start) <= start or tp in self.rewinds:
+            self.holes.pop(tp, None)  # not handed out yet, or about to be read again
+            return False
+        offset, since = self.holes.setdefault(tp, (start, now))
+        if offset != start:
+            self.holes[tp] = (start, now)
+            return False
+        if now - since < HOLE_GRACE_S:
+            return False
+        del self.holes[tp]
+        self.read_again(tp, start)
+        return True
 
     def seek_done(self, tp: TP, offset: int) -> None:
         """A seek to `offset` completed: the next record of `tp` fetched comes from there."""

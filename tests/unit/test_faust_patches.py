@@ -15,6 +15,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from cartwatch.streams.kafka import faust_patches
+from cartwatch.streams.kafka.input_order import HOLE_GRACE_S
 
 LABS, DISPOSITIONS, CHANGELOG = TP("labs", 0), TP("dispositions", 0), TP("records-changelog", 0)
 
@@ -263,3 +264,28 @@ def test_with_nothing_committed_the_partitions_first_offset_is_awaited(faust):
 def test_offsets_that_do_not_exist_are_passed_as_before():
     # a gap Faust recorded (compacted away, transaction markers): nothing to wait for
     assert faust_patches._new_offset(_committer(50, [52, 53], gap=(50, 52)), LABS) == 54
+
+
+def test_a_seek_back_sets_fausts_read_offset_so_the_records_are_not_dropped_as_read(faust):
+    consumer = _consumer()
+    _seek_to_committed(consumer)
+    consumer._read_offset[LABS] = 2608  # as Faust's loop leaves it after these records
+    _drain(consumer, (LABS, 151), (LABS, 2608))
+    assert consumer.sought == [{LABS: 152}]
+    assert consumer._read_offset[LABS] == 152  # Faust's loop hands out 152 again
+
+
+def test_an_offset_handed_out_and_never_acknowledged_is_read_again_after_a_grace(
+    faust, monkeypatch
+):
+    consumer = _committer(50, [51, 52])
+    order = faust_patches.input_order(consumer)
+    order.restart({LABS: 50})
+    order.next[LABS] = 53  # 50 to 52 handed out; 50 lost on its way (never acknowledged)
+    clock = iter([100.0, 105.0, 100.0 + HOLE_GRACE_S])
+    monkeypatch.setattr(faust_patches.time, "monotonic", lambda: next(clock))
+    assert faust_patches._new_offset(consumer, LABS) is None  # waits
+    assert faust_patches._new_offset(consumer, LABS) is None  # still within the grace
+    assert order.take_rewinds() == {}
+    assert faust_patches._new_offset(consumer, LABS) is None  # read again, not committed
+    assert order.take_rewinds() == {LABS: 50} and order.next[LABS] == 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from cartwatch.streams.kafka.input_order import InputOrder
+from cartwatch.streams.kafka.input_order import HOLE_GRACE_S, InputOrder
 
 LABS = TP("labs", 0)
 AES = TP("adverse-events", 1)
@@ -115,3 +115,32 @@ def test_a_failed_seek_back_is_asked_again_unless_the_partition_moved_on():
     order.restart({LABS: 140})  # a rebalance: from the committed offset now
     order.rewind_again(LABS, 152)
     assert order.take_rewinds() == {}
+
+
+def test_a_hole_below_the_records_handed_out_is_read_again_only_after_the_grace():
+    order = InputOrder()
+    order.restart({TP("labs", 0): 50})
+    tp = TP("labs", 0)
+    order.next[tp] = 60
+    assert not order.held_back(tp, 50, now=0.0)
+    assert not order.held_back(tp, 50, now=HOLE_GRACE_S - 0.1)
+    assert order.held_back(tp, 50, now=HOLE_GRACE_S)
+    assert order.next[tp] == 50 and order.take_rewinds() == {tp: 50}
+
+
+def test_no_hole_is_chased_before_its_offset_is_handed_out():
+    order = InputOrder()
+    tp = TP("labs", 0)
+    order.restart({tp: 50})  # next is 50: a failed batch's events are being read again
+    assert not order.held_back(tp, 50, now=0.0)
+    assert not order.held_back(tp, 50, now=HOLE_GRACE_S * 2)
+
+
+def test_a_new_hole_starts_its_own_grace():
+    order = InputOrder()
+    tp = TP("labs", 0)
+    order.restart({tp: 50})
+    order.next[tp] = 60
+    assert not order.held_back(tp, 50, now=0.0)
+    assert not order.held_back(tp, 55, now=HOLE_GRACE_S)  # committed 55 meanwhile
+    assert order.held_back(tp, 55, now=2 * HOLE_GRACE_S)
