@@ -17,12 +17,22 @@ from cartwatch.streams.worker.settings import Settings
 class WorkerProcess:
     """Start, stop (SIGTERM) or kill (SIGKILL) one worker with the given settings."""
 
-    def __init__(self, settings: Settings, data_dir: Path, extra_env: dict | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path,
+        extra_env: dict | None = None,
+        api_cafile: str | None = None,
+    ) -> None:
         self.settings = settings
         self.data_dir = data_dir
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
-        self.api = ApiClient(f"http://127.0.0.1:{settings.api_port}", settings.api_token)
+        # With CARTWATCH_API_TLS_CERT set the API speaks HTTPS only; `api_cafile` is the CA
+        # the client trusts for it.
+        scheme = "https" if settings.api_tls_cert else "http"
+        base_url = f"{scheme}://127.0.0.1:{settings.api_port}"
+        self.api = ApiClient(base_url, settings.api_token, cafile=api_cafile)
 
     def environment(self) -> dict[str, str]:
         """The child's environment: ours, then the settings as CARTWATCH_* variables."""
@@ -42,6 +52,11 @@ class WorkerProcess:
         if s.api_token is not None:
             env["CARTWATCH_API_TOKEN"] = s.api_token.get_secret_value()
             env["CARTWATCH_API_TOKEN_ROLES"] = s.api_token_roles
+        if s.api_tls_cert is not None and s.api_tls_key is not None:
+            env |= {
+                "CARTWATCH_API_TLS_CERT": s.api_tls_cert,
+                "CARTWATCH_API_TLS_KEY": s.api_tls_key,
+            }
         return env | self.extra_env
 
     def database_url(self) -> str:

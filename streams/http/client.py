@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +16,16 @@ from pydantic import SecretStr
 class ApiClient:
     """Blocking JSON client (stdlib only) of one worker's API."""
 
-    def __init__(self, base_url: str, token: SecretStr | None = None) -> None:
+    def __init__(
+        self, base_url: str, token: SecretStr | None = None, cafile: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        # https: the server's certificate is verified against `cafile` (the system's CAs
+        # when None), host name included.
+        self._tls = (
+            ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
+        )
 
     def get(self, path: str) -> tuple[int, bytes]:
         """Status and body of a GET."""
@@ -38,7 +46,7 @@ class ApiClient:
         if self.token is not None:
             request.add_header("Authorization", f"Bearer {self.token.get_secret_value()}")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=self._tls) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import ssl
 
 from aiohttp import web
 from faust.worker import Worker as FaustWorker
@@ -11,6 +12,7 @@ from mode import Service
 
 from cartwatch.streams.http.api import build_api
 from cartwatch.streams.http.identity import Authenticator
+from cartwatch.streams.http.tls import server_context
 from cartwatch.streams.kafka.faust_settings import uses_embedded_broker
 from cartwatch.streams.kafka.topics import ensure_topics
 from cartwatch.streams.storage.engine import make_engine
@@ -36,22 +38,42 @@ class TablePreload(Service):
 
 
 class ApiServer(Service):
-    """The aiohttp API as a mode service, started and stopped with the worker."""
+    """The aiohttp API as a mode service, started and stopped with the worker.
 
-    def __init__(self, app: web.Application, host: str, port: int, **kwargs) -> None:
+    With an `ssl_context` it serves HTTPS only: the port speaks nothing but TLS.
+    """
+
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.web_app, self.host, self.port = app, host, port
+        self.ssl_context = ssl_context
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
         self.runner = web.AppRunner(self.web_app, access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.host, self.port).start()
-        log.info("API listening on http://%s:%s", self.host, self.port)
+        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl_context)
+        await site.start()
+        scheme = "https" if self.ssl_context is not None else "http"
+        log.info("API listening on %s://%s:%s", scheme, self.host, self.port)
 
     async def on_stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+def api_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The API's TLS context when CARTWATCH_API_TLS_CERT and _KEY are set, else None."""
+    if settings.api_tls_cert is None or settings.api_tls_key is None:
+        return None
+    return server_context(settings.api_tls_cert, settings.api_tls_key)
 
 
 # Python's collector with its default thresholds (700, 10, 10) made a full collection over
@@ -65,6 +87,7 @@ GC_THRESHOLDS = (10_000, 50, 100)
 def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
     gc.set_threshold(*GC_THRESHOLDS)
+    tls = api_tls(settings)  # a missing or unreadable certificate stops the start at once
     # Alerts and dead letters go to their cause's partition; only the embedded broker gets
     # its topics from the worker (production: deploy/kafka/create-topics.sh).
     ensure_topics(settings, create=uses_embedded_broker(settings))
@@ -74,7 +97,7 @@ def run_worker(settings: Settings) -> int:
     worker = Worker(settings, writer=writer, engine=engine)
     identity = Authenticator.from_settings(settings, engine)
     web_app = build_api(worker.view, worker.metrics, identity, engine)
-    api = ApiServer(web_app, settings.api_host, settings.api_port)
+    api = ApiServer(web_app, settings.api_host, settings.api_port, tls)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
     # The services start in this order and the app after them: the API answers (/healthz

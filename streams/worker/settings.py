@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     oidc_roles_claim: str = "roles"  # a claim name, or a dotted path: realm_access.roles
+    # PEM certificate chain and private key: both set, the API serves HTTPS only (TLS >= 1.2,
+    # streams/http/tls.py); neither, plain HTTP (behind a TLS-terminating ingress, say).
+    api_tls_cert: str | None = None
+    api_tls_key: str | None = None
     # Partitions of every topic cartwatch creates; inputs are keyed by patient_id.
     topic_partitions: int = Field(default=4, ge=1)
     # Where the worker keeps Faust's local data (table offsets, etc.).
@@ -159,6 +163,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "OIDC needs all of CARTWATCH_OIDC_ISSUER, CARTWATCH_OIDC_AUDIENCE "
                 "and CARTWATCH_OIDC_JWKS_URL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Settings:
+        if (self.api_tls_cert is None) != (self.api_tls_key is None):
+            raise ValueError(
+                "CARTWATCH_API_TLS_CERT and CARTWATCH_API_TLS_KEY go together: set both or neither"
             )
         return self
 

@@ -41,3 +41,15 @@ def test_an_out_of_range_threshold_is_one_line_naming_its_variable(monkeypatch, 
         "cartwatch simulate: error: configuration: "
         "CARTWATCH_RULES__TOXICITY__P0: Input should be less than 1\n"
     )
+
+
+@pytest.mark.parametrize("given", ["api_tls_cert", "api_tls_key"])
+def test_a_tls_certificate_without_its_key_or_the_reverse_is_refused(given):
+    with pytest.raises(ValueError, match="CARTWATCH_API_TLS_CERT and CARTWATCH_API_TLS_KEY"):
+        Settings(**{given: "/etc/cartwatch/tls/file.pem"})
+
+
+def test_tls_for_the_api_is_off_by_default_and_on_with_both_files():
+    assert Settings().api_tls_cert is None and Settings().api_tls_key is None
+    both = Settings(api_tls_cert="/tls/tls.crt", api_tls_key="/tls/tls.key")
+    assert (both.api_tls_cert, both.api_tls_key) == ("/tls/tls.crt", "/tls/tls.key")
