@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.alerts.sinks.routing import parse_severities
+from cartwatch.alerts.sinks.webhook import signing_key
 from cartwatch.models.events import TOPIC_SUFFIX_BY_TYPE
 
 
@@ -42,8 +43,13 @@ def setting_errors(exc: ValidationError) -> list[str]:
 class Settings(BaseSettings):
     """Read once at start-up and passed down; CLI options override the same names."""
 
+    # hide_input_in_errors: a refused secret (a webhook secret, a database URL) is never
+    # repeated in the error that refuses it.
     model_config = SettingsConfigDict(
-        env_prefix="CARTWATCH_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="CARTWATCH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -103,7 +109,9 @@ class Settings(BaseSettings):
     # Alert delivery (alerts/sinks, worker/delivery.py). A sink is on when its address is set;
     # severities are comma-separated (info, warning, critical).
     webhook_url: SecretStr | None = None  # a secret: many webhook URLs carry a token
-    webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-Cartwatch-Signature
+    # Standard Webhooks signing secret, `whsec_<base64 of 24-64 random bytes>`
+    # (alerts/sinks/webhook.py; docs/OPERATIONS.md says how to make one).
+    webhook_secret: SecretStr | None = None
     webhook_severities: str = "info,warning,critical"
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     smtp_host: str | None = None
@@ -121,6 +129,13 @@ class Settings(BaseSettings):
     # after each attempt, up to the cap, and is retried for ever (nothing is dropped).
     delivery_interval_s: float = Field(default=0.5, gt=0)
     delivery_max_backoff_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            signing_key(value.get_secret_value())  # ValueError saying how to make one
+        return value
 
     @field_validator("webhook_severities", "smtp_severities")
     @classmethod

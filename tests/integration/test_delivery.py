@@ -1,5 +1,6 @@
-"""Alert delivery against real parts: PostgreSQL, an HTTP receiver that checks the HMAC,
-an aiosmtpd mail server, and the API's acknowledgement route.
+"""Alert delivery against real parts: PostgreSQL, an HTTP receiver that verifies every
+delivery with the Standard Webhooks library, an aiosmtpd mail server, and the API's
+acknowledgement route.
 
 Alerts are stored as the worker stores them (`write_batch`); dispatchers deliver them
 from the database. Intervals and backoff are short so the whole module takes seconds.
@@ -10,18 +11,19 @@ one set of real receivers and one database per module.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
-import hashlib
-import hmac
 import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -29,8 +31,10 @@ from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cartwatch.alerts.model import AlertRaised, alert_id
+from cartwatch.alerts.sinks.base import DeliveryFailed
 from cartwatch.alerts.sinks.routing import Route, Routing
 from cartwatch.alerts.sinks.smtp import SmtpSink
 from cartwatch.alerts.sinks.webhook import WebhookSink
@@ -50,7 +54,7 @@ from tests.integration.test_storage_support import free_port, postgres_database,
 
 pytestmark = pytest.mark.integration
 
-SECRET = "receiver-shared-secret"
+SECRET = "whsec_" + base64.b64encode(b"the receiver's shared key, 32 B").decode()
 ALL = frozenset({"info", "warning", "critical"})
 FAST = {"interval_s": 0.1, "first_backoff_s": 0.2, "max_backoff_s": 1.0}
 
@@ -107,25 +111,33 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 class SigningReceiver:
-    """A real HTTP receiver: checks the HMAC-SHA256 of the body, keeps what it accepts."""
+    """A real HTTP receiver: verifies each delivery as the Standard Webhooks library does
+    (signature over id, timestamp and body; timestamp within 5 minutes), keeps what it
+    accepts and, for every request, what arrived and why it was refused."""
 
     def __init__(self, port: int | None = None, delay_s: float = 0.0) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/alerts"
         self.accepted: list[dict[str, Any]] = []
         self.arrived_at: list[float] = []
-        self.refused = 0
+        self.requests: list[tuple[bytes, dict[str, str]]] = []
+        self.refusals: list[str] = []
         self._delay_s = delay_s
         self._runner: web.AppRunner | None = None
 
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
+
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        given = request.headers.get("X-Cartwatch-Signature", "")
-        if not hmac.compare_digest(given, expected):
-            self.refused += 1
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.requests.append((body, headers))
+        try:
+            alert = Webhook(SECRET).verify(body, headers)
+        except WebhookVerificationError as exc:
+            self.refusals.append(str(exc))
             return web.Response(status=401)
-        alert = json.loads(body)
         assert request.headers["X-Cartwatch-Alert-Id"] == alert["alert_id"]
         await asyncio.sleep(self._delay_s)
         self.accepted.append(alert)
@@ -175,8 +187,8 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.stop()
 
 
-def webhook(receiver: SigningReceiver, secret: str = SECRET, timeout_s: float = 2.0):
-    return WebhookSink(receiver.url, SecretStr(secret), timeout_s=timeout_s)
+def webhook(receiver: SigningReceiver, secret: str = SECRET, timeout_s: float = 2.0, **kwargs):
+    return WebhookSink(receiver.url, SecretStr(secret), timeout_s=timeout_s, **kwargs)
 
 
 def test_each_alert_reaches_the_webhook_once_with_a_valid_signature(engine: Engine) -> None:
@@ -229,7 +241,7 @@ def test_a_receiver_that_refuses_the_signature_gets_retries_not_a_delivery(
 
     async def scenario() -> SigningReceiver:
         receiver = await SigningReceiver().start()
-        sink = webhook(receiver, secret="not the receiver's secret")
+        sink = webhook(receiver, secret="whsec_" + base64.b64encode(bytes(32)).decode())
         dispatcher = AlertDispatcher(engine, Routing([Route(sink, ALL)]), **FAST)
         await dispatcher.start()
         await asyncio.sleep(1.2)
@@ -240,7 +252,56 @@ def test_a_receiver_that_refuses_the_signature_gets_retries_not_a_delivery(
     receiver = asyncio.run(scenario())
     (row,) = list_deliveries(engine, only)
     assert receiver.accepted == [] and receiver.refused == row["attempts"] >= 2
+    assert set(receiver.refusals) == {"No matching signature found"}
     assert (row["status"], row["last_error"]) == ("pending", "HTTP 401")
+    # Every retry of the one notification carries the same webhook-id, a receiver's
+    # idempotency key.
+    assert len({headers["webhook-id"] for _, headers in receiver.requests}) == 1
+
+
+def test_a_replayed_delivery_older_than_five_minutes_or_a_changed_body_is_refused() -> None:
+    alert = {**raised(trial(), "P1", "critical").model_dump(mode="json"), "notification": 0}
+    sent = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type")
+    sent += ("x-cartwatch-alert-id",)
+
+    async def scenario() -> tuple[list[str], list[int]]:
+        receiver = await SigningReceiver().start()
+        sink = webhook(receiver)
+        await sink.deliver(alert)  # accepted: signed just now
+        body, headers = receiver.requests[-1]
+        # A delivery captured six minutes ago (the verifier's tolerance is five) ...
+        six_minutes_ago = webhook(receiver, clock=lambda: datetime.now(UTC) - timedelta(minutes=6))
+        with pytest.raises(DeliveryFailed, match="HTTP 401"):
+            await six_minutes_ago.deliver(alert)
+        old_body, old_headers = receiver.requests[-1]
+        now = str(int(time.time()))
+        changed = body.replace(b'"level":3', b'"level":1')
+        assert changed != body
+        replays = [
+            (old_body, old_headers),  # ... replayed byte for byte
+            (old_body, old_headers | {"webhook-timestamp": now}),  # with a fresh timestamp
+            (changed, headers),  # a fresh one with its body changed
+            (body, headers),  # the fresh one as it came: still valid (webhook-id dedupes it)
+        ]
+        statuses = []
+        async with aiohttp.ClientSession() as client:
+            for replayed_body, replayed_headers in replays:
+                kept = {name: replayed_headers[name] for name in sent}
+                async with client.post(receiver.url, data=replayed_body, headers=kept) as answer:
+                    statuses.append(answer.status)
+        for used in (sink, six_minutes_ago):
+            await used.close()
+        await receiver.stop()
+        return receiver.refusals, statuses
+
+    refusals, statuses = asyncio.run(scenario())
+    assert statuses == [401, 401, 401, 204]
+    assert refusals == [
+        "Message timestamp too old",  # the sink's own late attempt
+        "Message timestamp too old",
+        "No matching signature found",
+        "No matching signature found",
+    ]
 
 
 def test_alerts_raised_while_the_receiver_is_down_arrive_once_after_a_restart(
@@ -404,6 +465,11 @@ def test_acknowledgement_through_the_api_is_stored_and_stops_renotification(
         2,
     ]
     assert all(later - earlier >= 0.95 for earlier, later in pairwise(times))
+    # Each re-notification is a new delivery to the receiver: a webhook-id of its own.
+    reminded = [
+        h["webhook-id"] for b, h in receiver.requests if json.loads(b)["alert_id"] == open_alert
+    ]
+    assert len(reminded) == len(set(reminded)) == 3
     assert [a["notification"] for a in receiver.accepted if a["alert_id"] == acked] == [0]
     reminders = [m["Subject"] for m in box.messages if m["X-Cartwatch-Alert-Id"] == open_alert]
     assert any(s.endswith("(reminder 1)") for s in reminders)

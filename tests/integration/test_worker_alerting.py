@@ -5,9 +5,8 @@ arrive once after a worker restart, critical ones by email, acknowledgement thro
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -20,6 +19,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cartwatch.streams.cli.main import main
 from cartwatch.streams.devtools.broker import free_port
@@ -29,13 +29,14 @@ from cartwatch.streams.kafka.topics import create_topics
 from cartwatch.streams.worker.settings import Settings
 from tests.integration.test_storage_support import postgres_database
 
-SECRET = "webhook-secret"
+SECRET = "whsec_" + base64.b64encode(b"the on-call webhook's key, 32 B.").decode()
 TOKEN = "alerting-token"
 TRIAL, PATIENT = "T-ALERT", "P-0001"
 
 
 class Receiver:
-    """A real HTTP receiver in its own thread; keeps the alerts whose HMAC is valid."""
+    """A real HTTP receiver in its own thread; keeps the alerts whose Standard Webhooks
+    signature the library verifies."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -47,11 +48,12 @@ class Receiver:
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(request.headers.get("X-Cartwatch-Signature", ""), expected):
+        try:
+            alert = Webhook(SECRET).verify(body, dict(request.headers))
+        except WebhookVerificationError:
             self.refused += 1
             return web.Response(status=401)
-        self.accepted.append(json.loads(body))
+        self.accepted.append(alert)
         return web.Response(status=204)
 
     def first_notifications(self) -> Counter[str]:

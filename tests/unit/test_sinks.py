@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cartwatch.alerts.sinks.base import AlertSink, alert_body
 from cartwatch.alerts.sinks.routing import Route, Routing, parse_severities, routing_from_settings
 from cartwatch.alerts.sinks.smtp import SmtpSink, email_of, subject_of
-from cartwatch.alerts.sinks.webhook import WebhookSink, sign, signature_is_valid
+from cartwatch.alerts.sinks.webhook import WebhookSink, signed_headers, signing_key, webhook_id
 from cartwatch.streams.worker.delivery import backoff_s
 from cartwatch.streams.worker.settings import Settings
 
-SECRET = SecretStr("key")
+KEY = bytes(range(32))
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
 ALERT = {
     "alert_id": "T1:P1:crs_grade:3",
     "rule": "crs_grade",
@@ -46,28 +48,62 @@ class KeepingSink(AlertSink):
         self.kept.append(alert)
 
 
-def test_the_signature_is_the_published_hmac_sha256_test_vector():
-    body = b"The quick brown fox jumps over the lazy dog"
-    expected = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
-    assert sign(body, SECRET) == f"sha256={expected}"
-
-
-def test_a_receiver_accepts_the_signed_body_and_refuses_any_change():
+def test_a_delivery_signed_now_verifies_with_the_standard_webhooks_library():
     body = alert_body(ALERT)
-    header = sign(body, SECRET)
-    assert signature_is_valid(body, header, SECRET)
-    assert not signature_is_valid(body.replace(b"P1", b"P2"), header, SECRET)
-    assert not signature_is_valid(body, header, SecretStr("other key"))
-    assert not signature_is_valid(body, None, SECRET)
+    headers = signed_headers(Webhook(signing_key(SECRET)), ALERT, body, datetime.now(UTC))
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert headers["webhook-signature"].startswith("v1,")
+    assert Webhook(SECRET).verify(body, headers) == ALERT
+
+
+def test_the_verifier_refuses_a_changed_body_another_secret_and_an_old_timestamp():
+    body = alert_body(ALERT)
+    now = datetime.now(UTC)
+    headers = signed_headers(Webhook(signing_key(SECRET)), ALERT, body, now)
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(SECRET).verify(body.replace(b"P1", b"P2"), headers)
+    other = "whsec_" + base64.b64encode(bytes(32)).decode()
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(other).verify(body, headers)
+    six_minutes_ago = now - timedelta(minutes=6)  # the library's tolerance is 5 minutes
+    old = signed_headers(Webhook(signing_key(SECRET)), ALERT, body, six_minutes_ago)
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        Webhook(SECRET).verify(body, old)
+
+
+def test_the_webhook_id_holds_for_every_retry_and_changes_with_each_notification():
+    assert webhook_id(ALERT) == webhook_id(dict(ALERT))
+    reminders = {webhook_id({**ALERT, "notification": n}) for n in range(3)}
+    assert len(reminders) == 3
+    dotted = webhook_id({**ALERT, "alert_id": "T.1:P.1\n:crs_grade:3"})
+    assert dotted.startswith("msg_") and dotted.isascii() and "." not in dotted
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "a raw passphrase",
+        "whsec_" + base64.b64encode(bytes(16)).decode(),  # 16 bytes: under the 24 asked for
+        "whsec_" + base64.b64encode(bytes(65)).decode(),
+        "whsec_not*base64*at*all*but*long*enough*to*pass*a*length*check",
+    ],
+)
+def test_a_secret_not_in_the_specifications_form_is_refused_saying_how_to_make_one(secret):
+    with pytest.raises(ValidationError, match=r"whsec_ and the base64 of 24 to 64 random bytes"):
+        Settings(webhook_url="https://hooks.example.org/a", webhook_secret=secret)
+    with pytest.raises(ValueError, match=r"secrets\.token_bytes\(32\)"):
+        WebhookSink("https://hooks.example.org/a", SecretStr(secret))
+
+
+def test_the_secret_is_the_base64_after_whsec_with_or_without_padding():
+    assert signing_key(SECRET) == KEY
+    assert signing_key(SECRET.rstrip("=")) == KEY
 
 
 def test_the_signed_body_is_the_alert_as_compact_sorted_json():
     body = alert_body(ALERT)
     assert json.loads(body) == ALERT
     assert body == json.dumps(ALERT, sort_keys=True, separators=(",", ":")).encode()
-    assert sign(body, SECRET).removeprefix("sha256=") == (
-        hmac.new(b"key", body, hashlib.sha256).hexdigest()
-    )
 
 
 def test_the_email_subject_names_severity_rule_level_trial_and_patient():
@@ -117,7 +153,7 @@ def test_no_sink_is_configured_by_default():
 def test_the_settings_configure_a_webhook_for_all_and_email_for_critical_alerts():
     settings = Settings(
         webhook_url="http://127.0.0.1:9/hook",
-        webhook_secret="s3cret",
+        webhook_secret=SECRET,
         smtp_host="127.0.0.1",
         smtp_to="oncall@example.org",
     )
@@ -140,11 +176,11 @@ def test_a_webhook_without_a_secret_or_a_bad_severity_is_a_configuration_error()
 def test_the_secrets_of_the_sinks_are_not_printed():
     settings = Settings(
         webhook_url="https://hooks.example.org/T0K3N",
-        webhook_secret="s3cret",
+        webhook_secret=SECRET,
         smtp_password="pa55word",
     )
     shown = repr(settings) + str(settings.model_dump(mode="json"))
-    assert not any(secret in shown for secret in ("T0K3N", "s3cret", "pa55word"))
+    assert not any(secret in shown for secret in ("T0K3N", SECRET[6:], "pa55word"))
 
 
 def test_retries_back_off_exponentially_up_to_the_cap():
