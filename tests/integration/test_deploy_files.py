@@ -52,32 +52,43 @@ KAFKA_BROKER_CONFIGS = {
     "inter.broker.listener.name", "controller.quorum.voters",
     "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr", "group.initial.rebalance.delay.ms",
-    "auto.create.topics.enable", "log.dirs",
+    "auto.create.topics.enable", "log.dirs", "sasl.enabled.mechanisms",
+    "ssl.keystore.type",
+}  # fmt: skip
+# The image's own variables for TLS (files under /etc/kafka/secrets) and the JVM's options.
+KAFKA_IMAGE_VARIABLES = {
+    "KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS",
+    "KAFKA_OPTS",
 }  # fmt: skip
 IMAGE_VARIABLES = {
     "apache/kafka": {"CLUSTER_ID"}
+    | KAFKA_IMAGE_VARIABLES
     | {"KAFKA_" + config.upper().replace(".", "_") for config in KAFKA_BROKER_CONFIGS},
-    "postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+    "postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD_FILE", "POSTGRES_DB"},
     "grafana/grafana": {
-        "GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD",
+        "GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD__FILE",
         "GF_AUTH_ANONYMOUS_ENABLED", "GF_USERS_ALLOW_SIGN_UP",
     },
 }  # fmt: skip
 TOPIC_SCRIPT_VARIABLES = {"REPLICATION_FACTOR", "MIN_INSYNC_REPLICAS", "CLIENT_PROPERTIES"}
-ENV_EXAMPLE = dict(
-    line.split("=", 1)
-    for line in (DEPLOY / ".env.example").read_text().splitlines()
-    if line and not line.startswith("#")
-)
+KAFKA_TOOL_VARIABLES = {"LOG_DIR"}  # kafka-run-class.sh's log directory (the root is read-only)
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What deploy/generate-secrets.sh makes, as an operator runs it before `compose up`."""
+    where = tmp_path_factory.mktemp("deploy") / "secrets"
+    made = _run("sh", str(DEPLOY / "generate-secrets.sh"), str(where))
+    assert made.returncode == 0, made.stderr
+    return where
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-
-
-def _interpolate(value: object) -> str:
-    """A compose value with ${VAR[:?msg]} taken from .env.example (as `docker compose` does)."""
-    return re.sub(r"\$\{(\w+)(?::?[-?][^}]*)?\}", lambda m: ENV_EXAMPLE[m[1]], str(value))
 
 
 def _image(service: dict) -> str:
@@ -170,23 +181,25 @@ def test_compose_uses_pinned_official_images_and_builds_the_worker_from_the_dock
             assert repository in OFFICIAL_IMAGES, name
 
 
-def test_compose_variables_are_the_services_own_configuration_names():
+def test_compose_variables_are_the_services_own_configuration_names(secrets: Path):
     for name, service in SERVICES.items():
-        env = {k: _interpolate(v) for k, v in service.get("environment", {}).items()}
+        env = {k: str(v) for k, v in service.get("environment", {}).items()}
         allowed = IMAGE_VARIABLES.get(_image(service), set())
         if name in WORKERS:
             allowed = SETTINGS
+            (env_file,) = service["env_file"]
+            env |= _env_file(secrets / Path(env_file).name)  # the secrets, from their file
             Settings(**{k.removeprefix("CARTWATCH_").lower(): v for k, v in env.items()})
         elif name == "topics":
-            allowed = SETTINGS | TOPIC_SCRIPT_VARIABLES
+            allowed = SETTINGS | TOPIC_SCRIPT_VARIABLES | KAFKA_TOOL_VARIABLES
         assert set(env) <= allowed, (name, set(env) - allowed)
     cluster_id = SERVICES["kafka"]["environment"]["CLUSTER_ID"]
     assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16  # a KRaft cluster id
 
 
-def test_compose_addresses_and_ports_point_at_services_that_listen_there():
+def test_compose_addresses_and_ports_point_at_services_that_listen_there(secrets: Path):
     kafka = SERVICES["kafka"]["environment"]
-    listeners = dict(re.findall(r"(\w+)://:(\d+)", kafka["KAFKA_LISTENERS"]))
+    listeners = dict(re.findall(r"(\w+)://[\d.]*:(\d+)", kafka["KAFKA_LISTENERS"]))
     advertised = dict(re.findall(r"(\w+)://([\w.-]+:\d+)", kafka["KAFKA_ADVERTISED_LISTENERS"]))
     for name, worker in (*WORKERS.items(), ("topics", SERVICES["topics"])):
         bootstrap = worker["environment"]["CARTWATCH_KAFKA_BOOTSTRAP"]
@@ -212,11 +225,12 @@ def test_compose_addresses_and_ports_point_at_services_that_listen_there():
     )
     assert grafana["datasources"][0]["url"] == "http://prometheus:9090"
     assert "9090" in published["prometheus"]
-    database = _interpolate(WORKERS["worker-1"]["environment"]["CARTWATCH_DATABASE_URL"])
+    database = _env_file(secrets / "worker.env")["CARTWATCH_DATABASE_URL"]
     user = SERVICES["postgres"]["environment"]
+    password = (secrets / "postgres-password").read_text()
     assert database == (
-        f"postgresql://{user['POSTGRES_USER']}:{ENV_EXAMPLE['POSTGRES_PASSWORD']}"
-        f"@postgres:5432/{user['POSTGRES_DB']}"
+        f"postgresql://{user['POSTGRES_USER']}:{password}@postgres:5432/{user['POSTGRES_DB']}"
+        "?sslmode=verify-full&sslrootcert=/run/secrets/ca_crt"
     )
 
 
@@ -270,17 +284,19 @@ def test_kubernetes_workers_are_probed_on_healthz_and_read_secrets_that_exist():
     assert ports == {"http": settings.api_port}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
-    secret = next(d for d in MANIFESTS if d["kind"] == "Secret")
+    # The Secret is generated from operator-made files (kustomization.yaml, secretGenerator).
+    (secret,) = (g for g in KUSTOMIZATION["secretGenerator"] if g["name"] == "cartwatch")
+    generated = {entry.split("=", 1)[0] for entry in secret["files"]}
     refs = [v["secretKeyRef"] for v in env.values() if isinstance(v, dict)]
-    assert {r["key"] for r in refs} == set(secret["stringData"])
-    assert {r["name"] for r in refs} == {secret["metadata"]["name"]}
+    assert {r["key"] for r in refs} == generated
+    assert {r["name"] for r in refs} == {secret["name"]}
     assert {"CARTWATCH_API_TOKEN", "CARTWATCH_DATABASE_URL"} <= {
         k for k, v in env.items() if isinstance(v, dict)
     }
     annotations = pod["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == settings.api_port
     image = KUSTOMIZATION["images"][0]
-    assert f"{container['image']}:{image['newTag']}" == BUILT_IMAGE
+    assert container["image"] == f"{image['name']}:{image['newTag']}" == BUILT_IMAGE
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
@@ -323,13 +339,15 @@ def _check_topics(env: dict[str, str], worker_env: dict, tmp_path: Path) -> list
             if isinstance(v, str)
         }
     )
-    tables = Worker(settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})).app.tables
+    # Only the tables' names are read: no broker, no TLS files needed.
+    offline = {"kafka_bootstrap": "127.0.0.1:1", "kafka_security_protocol": "PLAINTEXT"}
+    tables = Worker(settings.model_copy(update=offline)).app.tables
     changelogs = [t.changelog_topic.get_topic_name() for t in tables.values()]
     assert sorted(_option(c, "--topic")[0] for c in calls) == sorted(
         all_topics(settings) + changelogs
     )
     for call in calls:
-        assert _option(call, "--bootstrap-server") == [settings.kafka_bootstrap]
+        assert _option(call, "--bootstrap-server") == [env["CARTWATCH_KAFKA_BOOTSTRAP"]]
         assert _option(call, "--partitions") == [str(settings.topic_partitions)]
         assert "--if-not-exists" in call and "retention.ms=-1" in _option(call, "--config")
     return calls
@@ -342,24 +360,40 @@ def test_the_compose_topic_service_creates_every_topic_the_workers_use(tmp_path:
 
 
 @pytest.mark.parametrize("client_properties", [None, "/etc/kafka/client.properties"])
-def test_the_kubernetes_job_creates_every_topic_replicated_three_times(tmp_path, client_properties):
-    job = next(d for d in MANIFESTS if d["kind"] == "Job")
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    env = _container_env(container)
-    assert set(env) <= SETTINGS | TOPIC_SCRIPT_VARIABLES
+def test_the_topic_script_passes_client_properties_only_when_given(tmp_path, client_properties):
+    env = {k: str(v) for k, v in SERVICES["topics"]["environment"].items()}
     if client_properties:
         env["CLIENT_PROPERTIES"] = client_properties
-    calls = _check_topics(
-        env, _container_env(_deployment()["spec"]["template"]["spec"]["containers"][0]), tmp_path
-    )
-    for call in calls:
-        assert _option(call, "--replication-factor") == ["3"]
-        assert "min.insync.replicas=2" in _option(call, "--config")
+    for call in _created_topics(env, tmp_path):
         assert _option(call, "--command-config") == (
             [client_properties] if client_properties else []
         )
+
+
+def test_the_kubernetes_job_creates_every_topic_replicated_three_times(tmp_path):
+    job = next(d for d in MANIFESTS if d["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = _container_env(container)
+    assert set(env) <= SETTINGS | TOPIC_SCRIPT_VARIABLES | KAFKA_TOOL_VARIABLES
+    worker_env = _container_env(_deployment()["spec"]["template"]["spec"]["containers"][0])
+    assert env["CARTWATCH_KAFKA_BOOTSTRAP"] == worker_env["CARTWATCH_KAFKA_BOOTSTRAP"]
+    calls = _check_topics(env, worker_env, tmp_path)
+    for call in calls:
+        assert _option(call, "--replication-factor") == ["3"]
+        assert "min.insync.replicas=2" in _option(call, "--config")
+        # SASL_SSL as the admin: the properties file comes from a generated Secret's volume.
+        assert _option(call, "--command-config") == [env["CLIENT_PROPERTIES"]]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    client = next(n for n, path in mounts.items() if env["CLIENT_PROPERTIES"].startswith(path))
+    admin = next(
+        g for g in KUSTOMIZATION["secretGenerator"] if g["name"] == "cartwatch-kafka-admin"
+    )
+    assert volumes[client]["secret"]["secretName"] == admin["name"]
+    assert admin["files"] == ["client.properties=secrets/kafka-admin-client.properties"]
     generated = KUSTOMIZATION["configMapGenerator"][0]
-    volume = job["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+    volume = volumes["script"]["configMap"]["name"]
     assert volume == generated["name"] and generated["files"] == ["kafka/create-topics.sh"]
     assert container["command"][-1] == "/opt/cartwatch/create-topics.sh"
     assert _image(container) == "apache/kafka" == _image(SERVICES["topics"])
