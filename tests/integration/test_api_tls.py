@@ -1,5 +1,6 @@
 """The API over HTTPS: the worker's ApiServer with a certificate from a test CA (trustme),
-asked by real clients on 127.0.0.1 that trust that CA, trust another one, or speak HTTP."""
+asked by real clients on 127.0.0.1 that trust that CA, trust another one, or speak HTTP;
+and once through a real `cartwatch worker` on the embedded broker."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from prometheus_client import CollectorRegistry
 
 from cartwatch.streams.cli.main import main
 from cartwatch.streams.devtools.broker import free_port
+from cartwatch.streams.devtools.processes import WorkerProcess
 from cartwatch.streams.http.api import build_api
 from cartwatch.streams.http.client import ApiClient
 from cartwatch.streams.http.tls import server_context
+from cartwatch.streams.kafka.topics import create_topics
 from cartwatch.streams.worker.main import ApiServer
 from cartwatch.streams.worker.metrics import Metrics
+from cartwatch.streams.worker.settings import Settings
 from tests.unit.test_api import ExampleView
 
 TRIAL = "CART19-ALL-01"  # the contract's example trial (docs/examples/events.jsonl)
@@ -158,3 +162,27 @@ def test_the_worker_stops_at_once_naming_a_missing_certificate(tmp_path: Path, m
     assert main(["worker"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("cartwatch worker: error: No such file or directory")
+
+
+def test_a_cartwatch_worker_with_tls_settings_serves_https_only(broker, files, tmp_path: Path):
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        embedded_broker=True,
+        topic_prefix="it-api-tls",
+        api_port=free_port(),
+        api_tls_cert=files["api.crt"],
+        api_tls_key=files["api.key"],
+    )
+    create_topics(settings)
+    worker = WorkerProcess(settings, tmp_path, api_cafile=files["ca.crt"])
+    worker.start()  # waits for /healthz 200, over https, trusting the test CA only
+    try:
+        assert worker.api.json("/trials") == {"trials": []}
+        plain = ApiClient(f"http://127.0.0.1:{settings.api_port}")
+        with pytest.raises(OSError):  # no HTTP answer on the TLS port
+            plain.get("/healthz")
+        untrusting = ApiClient(f"https://127.0.0.1:{settings.api_port}")  # the system's CAs
+        with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.get("/healthz")
+    finally:
+        worker.stop()
