@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from typing import Any
+from urllib.parse import quote
 
 from cartwatch.models.errors import CartwatchError
 
@@ -32,6 +33,13 @@ class AlertSink(ABC):
 
     async def close(self) -> None:  # noqa: B027 - most sinks hold nothing to release
         """Release connections; the sink is not used afterwards."""
+
+
+def alert_id_header(alert_id: str) -> str:
+    """An alert id as a header value: percent-encoded (RFC 3986) but for the characters an
+    id of plain ASCII holds, so a trial or patient id with a line break or a non-ASCII
+    letter (CONTRACT 1 allows both) cannot make the header, and the delivery, fail."""
+    return quote(alert_id, safe=":@!$&'()*+,;=-._~")
 
 
 def alert_body(alert: dict[str, Any]) -> bytes:

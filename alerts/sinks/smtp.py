@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from cartwatch.alerts.model import ALERT_FIELDS
-from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed
+from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed, alert_id_header
 
 # The fields listed under the message, in the order of CONTRACT 4.
 _FIELDS = (*(f for f in ALERT_FIELDS if f != "message"), "notification")
@@ -20,10 +20,12 @@ def subject_of(alert: dict[str, Any]) -> str:
     """`[cartwatch] CRITICAL crs_grade 3, trial T1, patient P1` (and `(reminder n)`)."""
     patient = f", patient {alert['patient_id']}" if alert.get("patient_id") else ""
     reminder = f" (reminder {alert['notification']})" if alert.get("notification") else ""
-    return (
+    subject = (
         f"[cartwatch] {alert['severity'].upper()} {alert['rule']} {alert['level']}, "
         f"trial {alert['trial_id']}{patient}{reminder}"
     )
+    # A header holds no line break (ids may: CONTRACT 1); shown escaped, as Python would.
+    return subject.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def email_of(alert: dict[str, Any], sender: str, recipients: list[str]) -> EmailMessage:
@@ -32,7 +34,7 @@ def email_of(alert: dict[str, Any], sender: str, recipients: list[str]) -> Email
     mail["Subject"] = subject_of(alert)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
-    mail["X-Cartwatch-Alert-Id"] = str(alert["alert_id"])
+    mail["X-Cartwatch-Alert-Id"] = alert_id_header(str(alert["alert_id"]))
     lines = [alert["message"], ""]
     lines += [f"{name}: {alert[name]}" for name in _FIELDS if name in alert]
     mail.set_content("\n".join(lines) + "\n")

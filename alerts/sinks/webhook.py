@@ -20,7 +20,7 @@ import aiohttp
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
-from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed, alert_body
+from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed, alert_body, alert_id_header
 
 ALERT_ID_HEADER = "X-Cartwatch-Alert-Id"
 SECRET_PREFIX = "whsec_"
@@ -99,7 +99,7 @@ class WebhookSink(AlertSink):
         body = alert_body(alert)
         headers = {
             "Content-Type": "application/json",
-            ALERT_ID_HEADER: str(alert["alert_id"]),
+            ALERT_ID_HEADER: alert_id_header(str(alert["alert_id"])),
             **signed_headers(self._webhook, alert, body, self._clock()),
         }
         try:

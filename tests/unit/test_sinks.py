@@ -6,12 +6,13 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from pydantic import SecretStr, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from cartwatch.alerts.sinks.base import AlertSink, alert_body
+from cartwatch.alerts.sinks.base import AlertSink, alert_body, alert_id_header
 from cartwatch.alerts.sinks.routing import Route, Routing, parse_severities, routing_from_settings
 from cartwatch.alerts.sinks.smtp import SmtpSink, email_of, subject_of
 from cartwatch.alerts.sinks.webhook import WebhookSink, signed_headers, signing_key, webhook_id
@@ -186,3 +187,12 @@ def test_the_secrets_of_the_sinks_are_not_printed():
 def test_retries_back_off_exponentially_up_to_the_cap():
     assert [backoff_s(n, 1.0, 300.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert backoff_s(20, 1.0, 300.0) == 300.0
+
+
+def test_ids_with_a_line_break_or_accents_still_make_valid_headers():
+    odd = {**ALERT, "patient_id": "P\n1é", "alert_id": "T1:P\n1é:crs_grade:3"}
+    mail = email_of(odd, "cartwatch@example.org", ["oncall@example.org"])
+    assert "\n" not in mail["Subject"] and "P\\n1é" in mail["Subject"]
+    assert unquote(mail["X-Cartwatch-Alert-Id"]) == odd["alert_id"]
+    assert "\n" not in alert_id_header(odd["alert_id"])
+    assert alert_id_header("T1:P1:crs_grade:3") == "T1:P1:crs_grade:3"  # plain ids as they are
