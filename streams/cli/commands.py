@@ -78,12 +78,13 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the stream processors and the HTTP API until SIGTERM or Ctrl-C."""
+    from cartwatch.streams.http.errors import ExposedWithoutIdentity
     from cartwatch.streams.kafka.topics import TopicLayoutError
     from cartwatch.streams.worker.main import run_worker
 
     try:
         return run_worker(settings)
-    except TopicLayoutError as exc:  # a set-up error: the message says what to fix
+    except (TopicLayoutError, ExposedWithoutIdentity) as exc:  # set-up: it says what to fix
         print(f"cartwatch worker: {exc}", file=sys.stderr)
         return 2
 

@@ -15,3 +15,7 @@ class NotAuthenticated(ApiError):
 
 class IdentityUnavailable(ApiError):
     """The identity provider or the account store cannot answer right now (a 503)."""
+
+
+class ExposedWithoutIdentity(ApiError):
+    """The API would listen beyond loopback with no identity source: the worker refuses."""

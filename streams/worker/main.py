@@ -11,12 +11,14 @@ from faust.worker import Worker as FaustWorker
 from mode import Service
 
 from cartwatch.streams.http.api import build_api
+from cartwatch.streams.http.exposure import OPEN_ON_LOOPBACK, check_exposure
 from cartwatch.streams.http.identity import Authenticator
 from cartwatch.streams.http.tls import server_context
 from cartwatch.streams.kafka.faust_settings import uses_embedded_broker
 from cartwatch.streams.kafka.topics import ensure_topics
 from cartwatch.streams.storage.engine import make_engine
 from cartwatch.streams.storage.migrate import upgrade
+from cartwatch.streams.storage.users import any_users
 from cartwatch.streams.storage.writer import StorageWriter
 from cartwatch.streams.worker.app import Worker
 from cartwatch.streams.worker.delivery import AlertDispatcher, DeliveryService
@@ -49,11 +51,13 @@ class ApiServer(Service):
         host: str,
         port: int,
         ssl_context: ssl.SSLContext | None = None,
+        open_api: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.web_app, self.host, self.port = app, host, port
         self.ssl_context = ssl_context
+        self.open_api = open_api  # no identity configured (allowed on loopback only)
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -63,6 +67,8 @@ class ApiServer(Service):
         await site.start()
         scheme = "https" if self.ssl_context is not None else "http"
         log.info("API listening on %s://%s:%s", scheme, self.host, self.port)
+        if self.open_api:
+            log.warning(OPEN_ON_LOOPBACK, self.host)
 
     async def on_stop(self) -> None:
         if self.runner is not None:
@@ -88,16 +94,18 @@ def run_worker(settings: Settings) -> int:
     """Block running one worker; returns the exit code."""
     gc.set_threshold(*GC_THRESHOLDS)
     tls = api_tls(settings)  # a missing or unreadable certificate stops the start at once
+    upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
+    engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
+    configured = settings.api_token is not None or settings.oidc_issuer is not None
+    open_api = check_exposure(settings.api_host, configured or any_users(engine))  # or raises
     # Alerts and dead letters go to their cause's partition; only the embedded broker gets
     # its topics from the worker (production: deploy/kafka/create-topics.sh).
     ensure_topics(settings, create=uses_embedded_broker(settings))
-    upgrade(settings.database_url)  # idempotent: an up-to-date schema is left as it is
     writer = StorageWriter.connect(settings.database_url)
-    engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
     worker = Worker(settings, writer=writer, engine=engine)
     identity = Authenticator.from_settings(settings, engine)
     web_app = build_api(worker.view, worker.metrics, identity, engine)
-    api = ApiServer(web_app, settings.api_host, settings.api_port, tls)
+    api = ApiServer(web_app, settings.api_host, settings.api_port, tls, open_api)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
     # The services start in this order and the app after them: the API answers (/healthz
