@@ -27,19 +27,27 @@ def signature_is_valid(body: bytes, header: str | None, secret: SecretStr) -> bo
 
 
 class WebhookSink(AlertSink):
-    """POSTs each alert to `url`; any 2xx answer means delivered."""
+    """POSTs each alert to `url` (with `desk_url`, its page, when the desk's base URL is
+    given); any 2xx answer means delivered."""
 
     def __init__(
-        self, url: str, secret: SecretStr, *, timeout_s: float = 10.0, name: str = "webhook"
+        self,
+        url: str,
+        secret: SecretStr,
+        *,
+        timeout_s: float = 10.0,
+        name: str = "webhook",
+        desk_url: str | None = None,
     ) -> None:
         self.name = name
+        self.desk_url = desk_url  # the desk's public base URL: each body links its page
         self._url = url
         self._secret = secret
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
     async def deliver(self, alert: dict[str, Any]) -> None:
-        body = alert_body(alert)
+        body = alert_body(alert, self.desk_url)
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(body, self._secret),
