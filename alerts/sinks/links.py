@@ -12,18 +12,24 @@ from urllib.parse import quote
 DESK_PATH = "/desk"
 
 
-def _segment(value: str) -> str:
+def segment(value: str) -> str:
+    """An id as one percent-encoded path segment."""
     return quote(value, safe="")
 
 
 def trial_path(trial_id: str) -> str:
     """`/desk/trials/{trial_id}`: the trial's figures."""
-    return f"{DESK_PATH}/trials/{_segment(trial_id)}"
+    return f"{DESK_PATH}/trials/{segment(trial_id)}"
 
 
 def patient_path(trial_id: str, patient_id: str) -> str:
     """`/desk/trials/{trial_id}/patients/{patient_id}`: the patient's course and alerts."""
-    return f"{trial_path(trial_id)}/patients/{_segment(patient_id)}"
+    return f"{trial_path(trial_id)}/patients/{segment(patient_id)}"
+
+
+def acknowledge_path(alert_id: str) -> str:
+    """`/desk/alerts/{alert_id}/ack`: where the desk's acknowledgement form posts."""
+    return f"{DESK_PATH}/alerts/{segment(alert_id)}/ack"
 
 
 def alert_path(alert: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,6 +17,16 @@ from cartwatch.models.cohort import cohort_reports
 from cartwatch.models.events import parse_timestamp
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.summary import patient_summary
+from cartwatch.streams.http.credentials import (
+    IDENTITY,
+    SAFE_METHODS,
+    IdentityResolver,
+    ServiceToken,
+    by_cookie,
+    credential_of,
+    same_origin,
+)
+from cartwatch.streams.http.desk import add_desk_routes, is_desk_path
 from cartwatch.streams.worker.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -45,19 +54,30 @@ class StateView(Protocol):
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _bearer_middleware(token: SecretStr | None):
+def _identity_middleware(resolver: IdentityResolver | None, public_url: str | None):
+    """Puts the request's identity in request[IDENTITY]: from its bearer token or the desk's
+    session cookie (`credential_of`). Without one, 401, but on the desk, which shows its
+    sign-in page itself; with no resolver (no token configured) the API is open."""
+
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is None or request.path in OPEN_PATHS:
+        request[IDENTITY] = None
+        if resolver is None or request.path in OPEN_PATHS:
             return await handler(request)
-        expected = f"Bearer {token.get_secret_value()}".encode()
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        credential = credential_of(request)
+        identity = await resolver.identify(credential) if credential else None
+        if identity is None and not is_desk_path(request.path):
             return web.json_response(
                 {"error": "missing or wrong bearer token"},
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        # A cookie rides along on requests other sites make, a header cannot: a POST with the
+        # desk's cookie must come from a page of this server (the desk checks its own forms).
+        unsafe = by_cookie(request) and request.method not in SAFE_METHODS
+        if unsafe and not is_desk_path(request.path) and not same_origin(request, public_url):
+            return _error(403, "cross-origin request refused")
+        request[IDENTITY] = identity
         return await handler(request)
 
     return check
@@ -66,7 +86,9 @@ def _bearer_middleware(token: SecretStr | None):
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors aiohttp raises by itself (an unknown path, a method a path does not take) in
-    JSON too, as every answer of this API."""
+    JSON too, as every answer of this API; the desk's pages answer in HTML (desk/errors.py)."""
+    if is_desk_path(request.path):
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -137,11 +159,16 @@ def build_api(
     metrics: Metrics,
     token: SecretStr | None,
     engine: Engine | None = None,
+    *,
+    resolver: IdentityResolver | None = None,
+    desk_url: str | None = None,
 ) -> web.Application:
-    """The aiohttp application; the bearer token guards all but /healthz and /metrics.
+    """The aiohttp application; the bearer token guards all but /healthz and /metrics, and
+    the safety desk's pages are under /desk (streams/http/desk).
 
     `engine` is the database acknowledgements are stored in; without one the ack route
-    answers 503.
+    answers 503. `resolver` finds who a token belongs to (default: the token itself is
+    the service account); `desk_url` is the desk's public base URL.
     """
     routes = web.RouteTableDef()
 
@@ -225,6 +252,10 @@ def build_api(
         rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
         return web.json_response({"dead_letters": rows})
 
-    app = web.Application(middlewares=[_json_errors, _bearer_middleware(token)])
+    if resolver is None and token is not None:
+        resolver = ServiceToken(token)
+    identify = _identity_middleware(resolver, desk_url)
+    app = web.Application(middlewares=[_json_errors, identify])
     app.add_routes(routes)
+    add_desk_routes(app, view, engine, metrics, resolver=resolver, public_url=desk_url)
     return app

@@ -71,7 +71,9 @@ def run_worker(settings: Settings) -> int:
     writer = StorageWriter.connect(settings.database_url)
     engine = make_engine(settings.database_url)  # acknowledgements and alert delivery
     worker = Worker(settings, writer=writer)
-    web_app = build_api(worker.view, worker.metrics, settings.api_token, engine)
+    web_app = build_api(
+        worker.view, worker.metrics, settings.api_token, engine, desk_url=settings.desk_url
+    )
     api = ApiServer(web_app, settings.api_host, settings.api_port)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits

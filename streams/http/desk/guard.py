@@ -1,0 +1,79 @@
+"""Who may see and do what on the desk, and the checks every form goes through.
+
+No identity: the pages redirect to the sign-in page (no patient data, no patient id, not
+even in the redirect: where to return to waits in a cookie, not in a query string). An
+identity without the role: a readable 403 page. A form posted from another site: 403.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cartwatch.alerts.sinks.links import DESK_PATH
+from cartwatch.streams.http.credentials import IDENTITY, Identity, may, same_origin
+from cartwatch.streams.http.desk.context import desk_of
+
+SIGN_IN_PATH = f"{DESK_PATH}/sign-in"
+# Where to go after signing in: a desk path, kept for 15 min (Lax: it is set while following
+# a link from an email, a cross-site navigation).
+NEXT_COOKIE = "cartwatch_next"
+NEXT_MAX_AGE_S = 900
+
+
+def is_desk_path(path: str) -> bool:
+    """Whether a request path is one of the desk's (its answers are HTML)."""
+    return path == DESK_PATH or path.startswith(DESK_PATH + "/")
+
+
+def identity_of(request: web.Request) -> Identity | None:
+    """The identity the API's middleware resolved; None when nobody is signed in."""
+    return request.get(IDENTITY)
+
+
+def viewer(request: web.Request) -> Identity:
+    """The signed-in identity; else a redirect to the sign-in page (remembering the page)."""
+    identity = identity_of(request)
+    if identity is None:
+        redirect = web.HTTPSeeOther(SIGN_IN_PATH)
+        if request.method == "GET" and local_path(request.path) is not None:
+            redirect.set_cookie(
+                NEXT_COOKIE,
+                request.path,
+                path=DESK_PATH,
+                max_age=NEXT_MAX_AGE_S,
+                httponly=True,
+                samesite="Lax",
+            )
+        raise redirect
+    if not may(identity, "viewer"):
+        raise web.HTTPForbidden(text="Your account holds no role that may see the safety desk.")
+    return identity
+
+
+def physician(request: web.Request) -> Identity:
+    """The signed-in identity when it may acknowledge alerts; else 403 (or sign-in)."""
+    identity = viewer(request)
+    if not may(identity, "physician"):
+        raise web.HTTPForbidden(
+            text=f"Acknowledging alerts needs the physician role; {identity.subject} "
+            "does not hold it. Ask an administrator if you should."
+        )
+    return identity
+
+
+def from_this_desk(request: web.Request) -> None:
+    """Refuse a form posted by a page of another origin (CSRF): 403."""
+    if not same_origin(request, desk_of(request).public_url):
+        raise web.HTTPForbidden(
+            text="This form was not sent from a page of this safety desk, so it was refused. "
+            "Open the desk and try again."
+        )
+
+
+def local_path(path: str | None) -> str | None:
+    """`path` when it is a path of this desk (never another site: `//host` or `/\\host`)."""
+    if not path or not path.startswith(DESK_PATH) or "//" in path or "\\" in path:
+        return None
+    if path != DESK_PATH and not path.startswith(DESK_PATH + "/"):
+        return None
+    return path
