@@ -127,7 +127,7 @@ def patient_course(
         },
         derived_grades={
             "CRS": derived_crs_steps(observed, t0, as_of, crs_window_s),
-            "ICANS": derived_icans_steps(observed, t0, as_of),
+            "ICANS": derived_icans_steps(observed, t0, as_of, crs_window_s),
         },
         assessments=_assessments(labs, outcome, day),
         milestones=_milestones(record, outcome, as_of, day),

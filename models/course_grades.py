@@ -3,14 +3,21 @@
 Reported grades come from the counted adverse events (CONTRACT 2, models/outcomes.py);
 derived grades from the bedside observations, graded by models/astct.py exactly as the
 `crs_derived` and `icans_derived` rules grade them, so the highest step of a derived line
-is the grade those rules alert on.
+is the grade those rules alert on. A derived line shows the present: signs count within a
+window (24 h by default, the CRS window of the rules) and the line falls once they leave it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cartwatch.models.astct import CRS_CODES, ICANS_CODES, icans_domain_grade, peak_crs_grade
+from cartwatch.models.astct import (
+    CRS_CODES,
+    DEFAULT_CRS_WINDOW_S,
+    ICANS_CODES,
+    icans_domain_grade,
+    peak_crs_grade,
+)
 from cartwatch.models.outcomes import DAY, Toxicity
 from cartwatch.models.patient import ObservationValue
 
@@ -65,14 +72,25 @@ def derived_crs_steps(observed: Observed, t0: float, as_of: float, window_s: flo
     return steps(grades, (as_of - t0) / DAY)
 
 
-def derived_icans_steps(observed: Observed, t0: float, as_of: float) -> list[Point]:
-    """The most severe ICANS domain (ASTCT Table 5) among each domain's latest observation."""
+def derived_icans_steps(
+    observed: Observed, t0: float, as_of: float, window_s: float = DEFAULT_CRS_WINDOW_S
+) -> list[Point]:
+    """The most severe ICANS domain (ASTCT Table 5) among each domain's latest observation
+    within the window, evaluated at every observation and just after each one expires:
+    a neurological finding not seen again for a day no longer stands for the present."""
     rows = sorted(
-        (t, c, v) for c in ICANS_CODES for t, v in observed.get(c, ()) if t0 <= t <= as_of
+        (t, c, icans_domain_grade(c, v))
+        for c in ICANS_CODES
+        for t, v in observed.get(c, ())
+        if t0 <= t <= as_of
     )
-    latest: dict[str, int] = {}
+    moments = sorted({t for t, _, _ in rows} | {t + window_s + 1 for t, _, _ in rows})
     grades = [(0.0, 0.0)]
-    for t, code, value in rows:
-        latest[code] = icans_domain_grade(code, value)
-        grades.append(((t - t0) / DAY, float(max(latest.values()))))
+    for at in (m for m in moments if m <= as_of):
+        latest: dict[str, tuple[float, int]] = {}
+        for t, code, grade in rows:
+            if at - window_s <= t <= at:
+                latest[code] = (t, grade)  # rows are in time order: the last one stays
+        current = max((grade for _, grade in latest.values()), default=0)
+        grades.append(((at - t0) / DAY, float(current)))
     return steps(grades, (as_of - t0) / DAY)

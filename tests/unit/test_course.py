@@ -126,23 +126,24 @@ def test_the_derived_crs_grade_rises_with_the_signs_and_falls_when_they_leave_th
     ]
 
 
-def test_the_derived_icans_grade_is_the_worst_domain_of_the_latest_observations() -> None:
+def test_the_derived_icans_grade_is_the_worst_domain_of_the_latest_observations_of_the_day():
     course = course_of(
         infusion(at(0)),
         observation("ice_score", 8, at(3)),
-        observation("consciousness", "awakens_to_touch", at(4)),
-        observation("consciousness", "awake", at(5)),
-        observation("ice_score", 10, at(6)),
+        observation("consciousness", "awakens_to_touch", at(3.5)),
+        observation("consciousness", "awake", at(3.75)),
     )
+    # ICE 8: grade 1; awakens to touch: 3; awake again: the ICE score of 8 stands (1) until
+    # it is a day old, 1 s after day 4 (the window of the derived grades).
     assert course.derived_grades["ICANS"] == [
         (0.0, 0.0),
         (3.0, 1.0),
-        (4.0, 3.0),
-        (5.0, 1.0),
-        (6.0, 0.0),
+        (3.5, 3.0),
+        (3.75, 1.0),
+        (pytest.approx(4 + 1 / 86400), 0.0),
         (60.0, 0.0),
     ]
-    assert course.consciousness == [(4.0, "awakens_to_touch"), (5.0, "awake")]
+    assert course.consciousness == [(3.5, "awakens_to_touch"), (3.75, "awake")]
 
 
 def test_responses_are_labelled_as_the_contract_derives_them() -> None:
