@@ -1,0 +1,122 @@
+"""Shared parts of the desk's page tests (no tests here): a state view over real patient
+records, people who sign in, and a signed-in test client of the real API application."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from cartwatch.alerts.model import AlertRaised
+from cartwatch.alerts.pipeline import record_key
+from cartwatch.alerts.replay import ReplayResult, replay
+from cartwatch.alerts.rules import RuleThresholds
+from cartwatch.models.dlt import boundary_report
+from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.devtools.simulator import simulate_trial
+from cartwatch.streams.http.api import build_api
+from cartwatch.streams.http.credentials import Identity, IdentityResolver, Person
+from cartwatch.streams.storage.upserts import write_batch
+from cartwatch.streams.worker.metrics import Metrics
+
+PHYSICIAN = Person("dr.lee", frozenset({"physician"}))
+VIEWER = Person("monitor.kim", frozenset({"viewer"}))
+TOKENS = {"lee-token": PHYSICIAN, "kim-token": VIEWER}
+
+
+class People(IdentityResolver):
+    """Personal access tokens of a physician and of a viewer."""
+
+    async def identify(self, token: str) -> Identity | None:
+        return TOKENS.get(token)
+
+
+class ReplayView:
+    """A real StateView over the records a replay of events built (as the worker's view)."""
+
+    def __init__(self, records: dict[str, PatientRecord]) -> None:
+        self.store = records
+
+    def records(self, trial_id: str | None = None) -> Iterable[PatientRecord]:
+        return [r for r in self.store.values() if trial_id in (None, r.trial_id)]
+
+    def record(self, trial_id: str, patient_id: str) -> PatientRecord | None:
+        return self.store.get(record_key(trial_id, patient_id))
+
+    def trial_ids(self) -> list[str]:
+        return sorted({r.trial_id for r in self.store.values()})
+
+    def recent_alerts(self, trial_id: str | None = None) -> list[dict]:
+        return []
+
+    def is_consuming(self) -> bool:
+        return True
+
+    def toxicity_boundary(self, trial_id: str, as_of: float | None = None) -> dict:
+        return boundary_report(self.records(trial_id), RuleThresholds().toxicity, as_of)
+
+
+@cache
+def simulated() -> ReplayResult:
+    """The 94-patient simulated trial (seed 2026) through the processing core."""
+    trial = simulate_trial(seed=2026)
+    return replay(trial.lines(), trial.data_cut, RuleThresholds())
+
+
+def store_alerts(
+    engine: Engine,
+    alerts: Iterable[AlertRaised],
+    start: datetime = datetime(2026, 1, 31, tzinfo=UTC),
+) -> None:
+    """Store alerts as the worker does, each detected one second after the one before from
+    `start` (the inbox lists the newest detection first)."""
+    stamped = [
+        a.model_copy(update={"detected_at": (start + timedelta(seconds=i)).isoformat()})
+        for i, a in enumerate(alerts)
+    ]
+    with engine.begin() as conn:
+        write_batch(conn, stamped)
+
+
+def desk_app(view: ReplayView, engine: Engine | None) -> web.Application:
+    """The API's application, as the worker builds it, with the people above signing in."""
+    return build_api(view, Metrics(CollectorRegistry()), None, engine, resolver=People())
+
+
+def origin(client: TestClient) -> dict[str, str]:
+    """The Origin header a browser sends with a form of the desk."""
+    return {"Origin": str(client.make_url("/")).rstrip("/")}
+
+
+async def sign_in(client: TestClient, token: str = "lee-token") -> None:
+    response = await client.post(
+        "/desk/sign-in", data={"token": token}, headers=origin(client), allow_redirects=False
+    )
+    assert response.status == 303, await response.text()
+
+
+@dataclass(frozen=True)
+class Row:
+    alert_id: str
+    html: str
+
+
+_ROW = re.compile(r'<tr class="\w+" data-alert="([^"]*)">(.*?)</tr>', re.S)
+
+
+def rows_of(section: str) -> list[Row]:
+    """The alert rows of a page's HTML, in order (ids as the HTML holds them, escaped)."""
+    return [Row(alert_id, html) for alert_id, html in _ROW.findall(section)]
+
+
+def sections(page: str) -> tuple[str, str]:
+    """(open, acknowledged) parts of an inbox page or fragment."""
+    open_part, _, acknowledged = page.partition("<h2>Acknowledged")
+    return open_part, acknowledged
