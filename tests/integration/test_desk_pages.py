@@ -384,3 +384,22 @@ def test_pages_are_measured_in_the_desk_histogram(engine):
     assert 'cartwatch_desk_page_seconds_count{page="trial"} 1.0' in exposition
     patients = {r.patient_id for r in simulated().records.values()}
     assert not any(p in exposition for p in patients)  # pages are labelled by kind only
+
+
+def test_a_link_opened_from_another_site_reopens_itself_to_send_the_strict_cookie(engine):
+    _, patient = newest_critical()
+    from_email = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+
+    async def scenario(client: TestClient):
+        bounce = await client.get(patient_path(TRIAL, patient), headers=from_email)
+        again = await client.get(patient_path(TRIAL, patient), allow_redirects=False)
+        return bounce.status, await bounce.text(), bounce.headers, again.status
+
+    status, body, headers, again = with_client(engine, scenario)
+    assert status == 200 and "location.replace(location.href)" in body
+    assert patient not in body  # the browser knows the address; the page names nobody
+    assert (
+        headers["Cache-Control"] == "no-store"
+        and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    )
+    assert again == 303  # opened from the desk itself without a session: sign in

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from cartwatch.streams.http.credentials import IdentityResolver
 from cartwatch.streams.http.desk.context import DESK, Desk
-from cartwatch.streams.http.desk.errors import html_errors
+from cartwatch.streams.http.desk.errors import html_pages
 from cartwatch.streams.http.desk.guard import is_desk_path
 from cartwatch.streams.http.desk.inbox import inbox_routes
 from cartwatch.streams.http.desk.patient import patient_routes
@@ -48,6 +48,6 @@ def add_desk_routes(
 ) -> None:
     """Register the desk's routes and its HTML error pages on the API's application."""
     app[DESK] = Desk(view, engine, metrics, resolver, public_url)
-    app.middlewares.append(html_errors)
+    app.middlewares.append(html_pages)
     for routes in (inbox_routes, patient_routes, trial_routes, sign_in_routes):
         app.router.add_routes(routes)

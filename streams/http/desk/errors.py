@@ -1,4 +1,5 @@
-"""HTML error pages for the desk's paths: a browser gets a page, not JSON."""
+"""The desk's answers as a browser needs them: errors as HTML pages (not JSON), and the
+headers every page carries."""
 
 from __future__ import annotations
 
@@ -34,24 +35,45 @@ def error_page(status: int, message: str | None = None) -> web.Response:
     return web.Response(text=body, status=status, content_type="text/html")
 
 
+# Pages hold patient data: no cache keeps them, no other site frames them or learns their
+# address (it holds ids), no script or style loads from elsewhere (the few lines of the
+# live inbox are inline).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
 @web.middleware
-async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """HTTP errors on desk paths as HTML pages; unexpected exceptions as a 500 page."""
+async def html_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Desk answers with the page headers; HTTP errors as HTML pages, unexpected exceptions
+    as a 500 page."""
     if not is_desk_path(request.path):
         return await handler(request)
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if exc.status < 400:  # a redirect, or the page that re-opens a link from another site
+            exc.headers.update(PAGE_HEADERS)
             raise
-        message = exc.text if exc.content_type == "text/plain" and exc.text else None
-        if message and message.startswith(f"{exc.status}: "):  # aiohttp's own default text
-            message = None
-        page = error_page(exc.status, message)
-        for name in ("Allow", "WWW-Authenticate"):
-            if name in exc.headers:
-                page.headers[name] = exc.headers[name]
-        return page
+        response = _page_for(exc)
     except Exception:
         log.exception("desk page %s failed", request.method)  # the path may hold a patient id
-        return error_page(500)
+        response = error_page(500)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _page_for(exc: web.HTTPException) -> web.Response:
+    message = exc.text if exc.content_type == "text/plain" and exc.text else None
+    if message and message.startswith(f"{exc.status}: "):  # aiohttp's own default text
+        message = None
+    page = error_page(exc.status, message)
+    for name in ("Allow", "WWW-Authenticate"):
+        if name in exc.headers:
+            page.headers[name] = exc.headers[name]
+    return page

@@ -12,6 +12,7 @@ from aiohttp import web
 from cartwatch.alerts.sinks.links import DESK_PATH
 from cartwatch.streams.http.credentials import IDENTITY, Identity, may, same_origin
 from cartwatch.streams.http.desk.context import desk_of
+from cartwatch.streams.http.desk.pages import render
 
 SIGN_IN_PATH = f"{DESK_PATH}/sign-in"
 # Where to go after signing in: a desk path, kept for 15 min (Lax: it is set while following
@@ -33,6 +34,8 @@ def identity_of(request: web.Request) -> Identity | None:
 def viewer(request: web.Request) -> Identity:
     """The signed-in identity; else a redirect to the sign-in page (remembering the page)."""
     identity = identity_of(request)
+    if identity is None and arrived_from_another_site(request):
+        raise web.HTTPOk(text=render("bounce.html"), content_type="text/html")
     if identity is None:
         redirect = web.HTTPSeeOther(SIGN_IN_PATH)
         if request.method == "GET" and local_path(request.path) is not None:
@@ -48,6 +51,18 @@ def viewer(request: web.Request) -> Identity:
     if not may(identity, "viewer"):
         raise web.HTTPForbidden(text="Your account holds no role that may see the safety desk.")
     return identity
+
+
+def arrived_from_another_site(request: web.Request) -> bool:
+    """A page opened from another site (a link in an email): the browser kept the SameSite=
+    Strict session cookie back, so nobody seems signed in. The desk then answers a page that
+    opens the same address again from itself, which sends the cookie (or, signed out, leads
+    to the sign-in page). Browsers say where a navigation came from in Sec-Fetch-Site."""
+    return (
+        request.method == "GET"
+        and request.headers.get("Sec-Fetch-Site") == "cross-site"
+        and request.headers.get("Sec-Fetch-Mode") == "navigate"
+    )
 
 
 def physician(request: web.Request) -> Identity:

@@ -36,11 +36,11 @@ class Row:
 
 
 def course_rows(course: PatientCourse, alerts: Sequence[AlertMark]) -> list[Row]:
-    """The course's rows, earliest first."""
+    """The course's rows, newest first: what happened last is what a physician reads first."""
     rows = [*_signs(course), *_labs(course), *_grades(course), *_alerts(alerts)]
     rows += [Row(d, 0, "milestone", what.capitalize(), "info") for d, what in course.milestones]
     rows = [Row(r.day, course.t0 + r.day * DAY, r.kind, r.text, r.flag) for r in rows]
-    return sorted(rows, key=lambda r: (r.day, r.kind != "milestone"))
+    return sorted(rows, key=lambda r: (r.day, r.kind == "milestone"), reverse=True)
 
 
 def _signs(course: PatientCourse) -> Iterator[Row]:

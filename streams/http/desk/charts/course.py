@@ -97,7 +97,7 @@ def course_chart(course: PatientCourse, alerts: Sequence[AlertMark]) -> str:
         ax.set_xlim(low, high)
         # Few ticks: every tick is an object matplotlib builds and draws (most of the time
         # a chart takes); weeks on the day axis, three or four values up the side.
-        ax.xaxis.set_major_locator(MultipleLocator(7 if high - low <= 63 else 28))
+        ax.xaxis.set_major_locator(MultipleLocator(_day_step(high - low)))
         if ax in (temperature, pressure):
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.axvline(0, color=INK, lw=1.0, alpha=0.7)
@@ -116,6 +116,11 @@ def course_chart(course: PatientCourse, alerts: Sequence[AlertMark]) -> str:
     )
     grades.set_xlabel("days since first infusion")
     return to_svg(figure, "Patient course: signs, cytokines and grades by day since infusion")
+
+
+def _day_step(span: float) -> int:
+    """Days between ticks: each day in the first week, then weeks, then four weeks."""
+    return 1 if span <= 10 else 2 if span <= 21 else 7 if span <= 63 else 28
 
 
 def _window(course: PatientCourse, alerts: Sequence[AlertMark]) -> tuple[float, float]:
@@ -169,6 +174,8 @@ def _with_gaps(points: Sequence[tuple[float, float]]) -> tuple[list[float], list
 def _vasopressors(ax: Axes, points: Sequence[tuple[float, float]], end: float) -> None:
     """Shade the time on vasopressors (darker on two or more), each period until the next
     observation of the count."""
+    if not points:
+        return
     for (day, n), nxt in zip(points, [*(d for d, _ in points[1:]), end], strict=True):
         if n > 0:
             ax.axvspan(day, nxt, color=SERIES["bp"], alpha=0.10 if n == 1 else 0.22, lw=0)

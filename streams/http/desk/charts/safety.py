@@ -3,6 +3,8 @@ stopping boundary with where the trial stands (models/dlt.py, models/stopping.py
 
 from __future__ import annotations
 
+from matplotlib.ticker import MaxNLocator
+
 from cartwatch.streams.http.desk.charts.style import (
     INK,
     MUTED,
@@ -27,6 +29,7 @@ def grade_bars(crs: dict[str, int], icans: dict[str, int]) -> str:
         ax.bar_label(bars, fontsize=8, color=INK, padding=2)
     ax.set_xticks(range(len(GRADES)), [f"grade {g}" for g in GRADES])
     ax.set_ylabel("patients")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.margins(y=0.15)
     ax.grid(axis="x", visible=False)
     ax.legend(loc="upper right")

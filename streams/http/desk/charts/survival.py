@@ -27,6 +27,12 @@ def km_chart(
     lines, and the numbers at risk at each tick under the axis."""
     figure = new_figure(5.6, 3.7)
     ax = figure.add_axes((0.13, 0.3, 0.83, 0.64))
+    if not times:
+        ax.text(0.5, 0.5, "nobody to count yet", transform=ax.transAxes, ha="center", color=MUTED)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(ylabel)
+        return to_svg(figure, label)
     curve = km_curve(times, events)
     last = max([*times, 1.0])
     days, survival = zip(*[*curve, (last, curve[-1][1])], strict=True)
