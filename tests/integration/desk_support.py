@@ -15,11 +15,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from cartwatch.alerts.model import AlertRaised
-from cartwatch.alerts.pipeline import record_key
 from cartwatch.alerts.replay import ReplayResult, replay
 from cartwatch.alerts.rules import RuleThresholds
-from cartwatch.models.dlt import boundary_report
-from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.devtools.replay_view import ReplayView
 from cartwatch.streams.devtools.simulator import simulate_trial
 from cartwatch.streams.http.api import build_api
 from cartwatch.streams.http.credentials import Identity, IdentityResolver, Person
@@ -36,31 +34,6 @@ class People(IdentityResolver):
 
     async def identify(self, token: str) -> Identity | None:
         return TOKENS.get(token)
-
-
-class ReplayView:
-    """A real StateView over the records a replay of events built (as the worker's view)."""
-
-    def __init__(self, records: dict[str, PatientRecord]) -> None:
-        self.store = records
-
-    def records(self, trial_id: str | None = None) -> Iterable[PatientRecord]:
-        return [r for r in self.store.values() if trial_id in (None, r.trial_id)]
-
-    def record(self, trial_id: str, patient_id: str) -> PatientRecord | None:
-        return self.store.get(record_key(trial_id, patient_id))
-
-    def trial_ids(self) -> list[str]:
-        return sorted({r.trial_id for r in self.store.values()})
-
-    def recent_alerts(self, trial_id: str | None = None) -> list[dict]:
-        return []
-
-    def is_consuming(self) -> bool:
-        return True
-
-    def toxicity_boundary(self, trial_id: str, as_of: float | None = None) -> dict:
-        return boundary_report(self.records(trial_id), RuleThresholds().toxicity, as_of)
 
 
 @cache
