@@ -1,16 +1,18 @@
-"""Shared parts of the desk's page tests (no tests here): a state view over real patient
-records, people who sign in, and a signed-in test client of the real API application."""
+"""Shared parts of the desk's tests (no tests here): the replayed trial, people who sign
+in, the real API application in a test client, and reading the inbox's rows."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import TypeVar
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
@@ -93,3 +95,24 @@ def sections(page: str) -> tuple[str, str]:
     """(open, acknowledged) parts of an inbox page or fragment."""
     open_part, _, acknowledged = page.partition("<h2>Acknowledged")
     return open_part, acknowledged
+
+
+TRIAL = "CART19-ALL-01"
+T = TypeVar("T")
+
+
+def with_client(engine: Engine | None, scenario: Callable[[TestClient], Awaitable[T]]) -> T:
+    """Run `scenario` against the desk over the simulated trial's records."""
+
+    async def run() -> T:
+        view = ReplayView(simulated().records)
+        async with TestClient(TestServer(desk_app(view, engine))) as client:
+            return await scenario(client)
+
+    return asyncio.run(run())
+
+
+def newest_critical() -> tuple[str, str]:
+    """(alert id, patient id) of the last critical patient alert the trial raised."""
+    alert = [a for a in simulated().alerts if a.severity == "critical" and a.patient_id][-1]
+    return alert.alert_id, alert.patient_id  # type: ignore[return-value]
