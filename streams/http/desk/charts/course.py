@@ -19,6 +19,7 @@ from cartwatch.streams.http.desk.charts.style import (
     MUTED,
     SERIES,
     new_figure,
+    one_at_a_time,
     to_svg,
 )
 
@@ -27,6 +28,7 @@ from cartwatch.streams.http.desk.charts.style import (
 EARLY_DAYS = 28.0
 
 
+@one_at_a_time
 def course_chart(course: PatientCourse, alerts: Sequence[AlertMark]) -> str:
     """The course as one SVG of six panels sharing the day axis (day 0: infusion)."""
     figure = new_figure(11, 9.2)

@@ -11,12 +11,14 @@ from cartwatch.streams.http.desk.charts.style import (
     SERIES,
     SEVERITY,
     new_figure,
+    one_at_a_time,
     to_svg,
 )
 
 GRADES = ("1", "2", "3", "4", "5")
 
 
+@one_at_a_time
 def grade_bars(crs: dict[str, int], icans: dict[str, int]) -> str:
     """Grouped bars: patients by worst grade 1-5, CRS beside ICANS, counts on top."""
     figure = new_figure(5.6, 3.2)
@@ -36,6 +38,7 @@ def grade_bars(crs: dict[str, int], icans: dict[str, int]) -> str:
     return to_svg(figure, "Patients by worst CRS and ICANS grade")
 
 
+@one_at_a_time
 def boundary_chart(boundary: dict) -> str:
     """The DLT count that stops the trial at each number of evaluable patients, and the
     trial's own count now (a marker; a cross where the path first crossed)."""

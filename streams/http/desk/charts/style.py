@@ -7,8 +7,12 @@ measured while laying out match what Debian's browsers draw with.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import threading
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -58,6 +62,25 @@ STYLE = {
 matplotlib.rcParams.update(STYLE)
 
 _SIZE = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+# matplotlib promises no thread safety, even without pyplot (font and text-layout caches are
+# shared), and pages are drawn in threads: one chart at a time. The GIL would let little
+# run in parallel anyway.
+_DRAWING = threading.Lock()
+
+
+def one_at_a_time(chart: Callable[P, R]) -> Callable[P, R]:
+    """Draw `chart` while holding the process's drawing lock."""
+
+    @functools.wraps(chart)
+    def draw(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _DRAWING:
+            return chart(*args, **kwargs)
+
+    return draw
 
 
 def new_figure(width_in: float, height_in: float) -> Figure:

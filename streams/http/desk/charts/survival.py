@@ -8,12 +8,13 @@ from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
 from cartwatch.models.survival import km_curve, numbers_at_risk, survival_at
-from cartwatch.streams.http.desk.charts.style import INK, MUTED, new_figure, to_svg
+from cartwatch.streams.http.desk.charts.style import INK, MUTED, new_figure, one_at_a_time, to_svg
 
 # Ticks every 3 months: trial follow-up visits are quarterly.
 TICK_MONTHS = 3
 
 
+@one_at_a_time
 def km_chart(
     times: Sequence[float],
     events: Sequence[bool],
