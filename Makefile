@@ -22,10 +22,13 @@ lint: $(STAMP)
 test: $(STAMP) lint tools
 	$(BIN)/pytest
 
-# Prometheus and Alertmanager (Debian packages) for the deploy/ tests: promtool, amtool.
+# Prometheus and Alertmanager (Debian packages) for the deploy/ tests: promtool, amtool;
+# Chromium (Debian's) for the safety desk's browser test, driven by playwright.
 tools:
 	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager; }
+	@command -v chromium >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

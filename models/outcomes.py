@@ -101,14 +101,27 @@ def _relapse(onset: float | None, marrow: list, blood: list) -> float | None:
 def _best_response(assessments: list[float], relapse: float | None, labs: dict) -> Response | None:
     if not assessments:
         return None
-    anc = [t for t, v in labs.get("ANC", []) if v >= ANC_RECOVERED_AT]
-    plt = [t for t, v in labs.get("PLT", []) if v >= PLT_RECOVERED_AT]
+    anc, plt = _recovered(labs)
     for t in assessments:
         if relapse is not None and t >= relapse:
             break
         if _near(anc, t) and _near(plt, t):
             return "CR"
     return "CRi"
+
+
+def response_at(assessment: float, labs: dict[str, list[tuple[float, float]]]) -> Response:
+    """The response of one remission assessment: CR when ANC and PLT recovered within
+    7 days of it (CONTRACT 2), else CRi. `labs` holds the labs counted as of the instant."""
+    anc, plt = _recovered(labs)
+    return "CR" if _near(anc, assessment) and _near(plt, assessment) else "CRi"
+
+
+def _recovered(labs: dict) -> tuple[list[float], list[float]]:
+    """Times of the recovered ANC and of the recovered PLT counts."""
+    anc = [t for t, v in labs.get("ANC", []) if v >= ANC_RECOVERED_AT]
+    plt = [t for t, v in labs.get("PLT", []) if v >= PLT_RECOVERED_AT]
+    return anc, plt
 
 
 def _near(times: list[float], t: float) -> bool:

@@ -1,7 +1,8 @@
-"""Small statistics: exact binomial intervals and Kaplan-Meier medians (CONTRACT section 3)."""
+"""Small statistics: exact binomial intervals, Kaplan-Meier curves and medians (CONTRACT 3)."""
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Sequence
 from fractions import Fraction
@@ -56,6 +57,39 @@ def _exact(steps: list[tuple[int, int]]) -> Fraction:
     for deaths, at_risk in steps:
         survival *= Fraction(at_risk - deaths, at_risk)
     return survival
+
+
+def km_curve(times: Sequence[float], events: Sequence[bool]) -> list[tuple[float, float]]:
+    """Kaplan-Meier step points: (0, 1) then (t, survival from t on) at each event time.
+
+    The same estimator as `km_median` (events before censorings at tied times), so the
+    curve first reaches 0.5 at the median.
+    """
+    points = [(0.0, 1.0)]
+    survival = 1.0
+    for t, deaths, at_risk in _event_times(sorted(zip(times, events, strict=True))):
+        survival *= 1.0 - deaths / at_risk
+        points.append((float(t), survival))
+    return points
+
+
+def reverse_km_curve(
+    times: Sequence[float], ended_in_death: Sequence[bool]
+) -> list[tuple[float, float]]:
+    """Reverse Kaplan-Meier curve of follow-up: death censors, everything else is the event."""
+    return km_curve(times, [not d for d in ended_in_death])
+
+
+def survival_at(curve: Sequence[tuple[float, float]], t: float) -> float:
+    """The step function of a `km_curve` at time t (right-continuous: the step at t counts)."""
+    index = bisect.bisect_right([time for time, _ in curve], t) - 1
+    return curve[max(index, 0)][1]
+
+
+def numbers_at_risk(times: Sequence[float], at: Sequence[float]) -> list[int]:
+    """Subjects still at risk at each time of `at`: those whose time is at or after it."""
+    ordered = sorted(times)
+    return [len(ordered) - bisect.bisect_left(ordered, t) for t in at]
 
 
 def reverse_km_median(times: Sequence[float], ended_in_death: Sequence[bool]) -> float | None:

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import quote
 
+from cartwatch.alerts.sinks import links
 from cartwatch.models.errors import CartwatchError
 
 
@@ -42,6 +43,16 @@ def alert_id_header(alert_id: str) -> str:
     return quote(alert_id, safe=":@!$&'()*+,;=-._~")
 
 
-def alert_body(alert: dict[str, Any]) -> bytes:
-    """The exact bytes sent for an alert: compact JSON with sorted keys (what gets signed)."""
-    return json.dumps(alert, sort_keys=True, separators=(",", ":")).encode()
+def with_desk_url(alert: dict[str, Any], desk_base_url: str | None) -> dict[str, Any]:
+    """The alert with `desk_url`, the link to its page in the safety desk, when the desk's
+    public base URL is configured (CARTWATCH_DESK_URL); as it is otherwise."""
+    if not desk_base_url:
+        return alert
+    return {**alert, "desk_url": links.desk_url(desk_base_url, alert)}
+
+
+def alert_body(alert: dict[str, Any], desk_base_url: str | None = None) -> bytes:
+    """The exact bytes sent for an alert: compact JSON with sorted keys (what gets signed),
+    with its `desk_url` when the desk's base URL is given."""
+    body = with_desk_url(alert, desk_base_url)
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()

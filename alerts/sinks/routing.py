@@ -68,6 +68,7 @@ class DeliverySettings(Protocol):
     smtp_username: str | None
     smtp_password: SecretStr | None
     smtp_timeout_s: float
+    desk_url: str | None
 
 
 def routing_from_settings(settings: DeliverySettings) -> Routing:
@@ -75,7 +76,12 @@ def routing_from_settings(settings: DeliverySettings) -> Routing:
     routes = []
     if settings.webhook_url and settings.webhook_secret is not None:
         url = settings.webhook_url.get_secret_value()
-        sink = WebhookSink(url, settings.webhook_secret, timeout_s=settings.webhook_timeout_s)
+        sink = WebhookSink(
+            url,
+            settings.webhook_secret,
+            timeout_s=settings.webhook_timeout_s,
+            desk_url=settings.desk_url,
+        )
         routes.append(Route(sink, parse_severities(settings.webhook_severities)))
     if settings.smtp_host:
         recipients = [r.strip() for r in settings.smtp_to.split(",") if r.strip()]
@@ -88,6 +94,7 @@ def routing_from_settings(settings: DeliverySettings) -> Routing:
             username=settings.smtp_username,
             password=settings.smtp_password,
             timeout_s=settings.smtp_timeout_s,
+            desk_url=settings.desk_url,
         )
         routes.append(Route(sink, parse_severities(settings.smtp_severities)))
     return Routing(routes)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from cartwatch.alerts.model import ALERT_FIELDS
+from cartwatch.alerts.sinks import links
 from cartwatch.alerts.sinks.base import AlertSink, DeliveryFailed, alert_id_header
 
 # The fields listed under the message, in the order of CONTRACT 4.
@@ -28,14 +29,19 @@ def subject_of(alert: dict[str, Any]) -> str:
     return subject.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def email_of(alert: dict[str, Any], sender: str, recipients: list[str]) -> EmailMessage:
-    """The message for one alert: subject line, the alert's sentence, then its fields."""
+def email_of(
+    alert: dict[str, Any], sender: str, recipients: list[str], desk_base_url: str | None = None
+) -> EmailMessage:
+    """The message for one alert: subject line, the alert's sentence, the link to its page in
+    the safety desk (when the desk's base URL is given), then its fields."""
     mail = EmailMessage()
     mail["Subject"] = subject_of(alert)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
     mail["X-Cartwatch-Alert-Id"] = alert_id_header(str(alert["alert_id"]))
     lines = [alert["message"], ""]
+    if desk_base_url:
+        lines += [f"Open in the safety desk: {links.desk_url(desk_base_url, alert)}", ""]
     lines += [f"{name}: {alert[name]}" for name in _FIELDS if name in alert]
     mail.set_content("\n".join(lines) + "\n")
     return mail
@@ -56,15 +62,17 @@ class SmtpSink(AlertSink):
         password: SecretStr | None = None,
         timeout_s: float = 10.0,
         name: str = "smtp",
+        desk_url: str | None = None,
     ) -> None:
         self.name = name
+        self.desk_url = desk_url  # the desk's public base URL: each message links its page
         self._host, self._port, self._timeout = host, port, timeout_s
         self._sender, self._recipients = sender, recipients
         self._starttls = starttls
         self._login = (username, password) if username and password else None
 
     async def deliver(self, alert: dict[str, Any]) -> None:
-        mail = email_of(alert, self._sender, self._recipients)
+        mail = email_of(alert, self._sender, self._recipients, self.desk_url)
         try:
             await asyncio.to_thread(self._send, mail)
         except (smtplib.SMTPException, OSError) as exc:

@@ -77,7 +77,8 @@ def signed_headers(webhook: Webhook, alert: dict[str, Any], body: bytes, at: dat
 
 
 class WebhookSink(AlertSink):
-    """POSTs each alert to `url`; any 2xx answer means delivered."""
+    """POSTs each alert to `url` (with `desk_url`, its page, when the desk's base URL is
+    given); any 2xx answer means delivered."""
 
     def __init__(
         self,
@@ -87,8 +88,10 @@ class WebhookSink(AlertSink):
         timeout_s: float = 10.0,
         name: str = "webhook",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        desk_url: str | None = None,
     ) -> None:
         self.name = name
+        self.desk_url = desk_url  # the desk's public base URL: each body links its page
         self._url = url
         self._webhook = Webhook(signing_key(secret.get_secret_value()))
         self._clock = clock  # the attempt's time, signed into webhook-timestamp
@@ -96,7 +99,7 @@ class WebhookSink(AlertSink):
         self._session: aiohttp.ClientSession | None = None
 
     async def deliver(self, alert: dict[str, Any]) -> None:
-        body = alert_body(alert)
+        body = alert_body(alert, self.desk_url)
         headers = {
             "Content-Type": "application/json",
             ALERT_ID_HEADER: alert_id_header(str(alert["alert_id"])),

@@ -9,23 +9,29 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aiohttp import hdrs, web
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cartwatch.models.cohort import cohort_reports
 from cartwatch.models.events import parse_timestamp
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.summary import patient_summary
+from cartwatch.streams.http.credentials import (
+    IDENTITY,
+    SAFE_METHODS,
+    by_cookie,
+    credential_of,
+    same_origin,
+)
+from cartwatch.streams.http.desk import add_desk_routes, is_desk_path
 from cartwatch.streams.http.errors import IdentityUnavailable, NotAuthenticated
-from cartwatch.streams.http.identity import Authenticator, Identity
+from cartwatch.streams.http.identity import Authenticator
 from cartwatch.streams.worker.metrics import Metrics
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
-# Who the request acts as (streams/http/identity.py); None only while the API is open.
-IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
 
 
 class StateView(Protocol):
@@ -63,26 +69,36 @@ def _unauthenticated(reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _identity_middleware(authenticator: Authenticator):
-    """Sets request[IDENTITY]: 401 without one, 403 without the route's role. With no
-    identity source configured at all, the API is open and the identity None."""
+def _identity_middleware(authenticator: Authenticator, public_url: str | None):
+    """Sets request[IDENTITY] from the request's bearer token or the desk's session cookie
+    (`credential_of`): 401 without one, 403 without the route's role; on the desk's paths
+    neither, the desk shows its sign-in and role pages itself. With no identity source
+    configured at all, the API is open and the identity None."""
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[IDENTITY] = None
         if request.path in OPEN_PATHS:
             return await handler(request)
+        desk = is_desk_path(request.path)
         try:
-            identity = await authenticator.for_request(request.headers.get(hdrs.AUTHORIZATION))
+            identity = await authenticator.for_credential(credential_of(request))
         except NotAuthenticated as exc:
-            return _unauthenticated(str(exc))
+            if not desk:
+                return _unauthenticated(str(exc))
+            identity = None  # the desk's pages send the person to its sign-in page
         except IdentityUnavailable as exc:
             return _error(503, str(exc))
         role = _required_role(request)
-        if identity is not None and not identity.may(role):
+        if not desk and identity is not None and not identity.may(role):
             return web.json_response(
                 {"error": f"this needs the {role} role", "role": role}, status=403
             )
+        # A cookie rides along on requests other sites make, a header cannot: a POST with the
+        # desk's cookie must come from a page of this server (the desk checks its own forms).
+        unsafe = by_cookie(request) and request.method not in SAFE_METHODS
+        if unsafe and not desk and not same_origin(request, public_url):
+            return _error(403, "cross-origin request refused")
         request[IDENTITY] = identity
         return await handler(request)
 
@@ -92,7 +108,9 @@ def _identity_middleware(authenticator: Authenticator):
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors aiohttp raises by itself (an unknown path, a method a path does not take) in
-    JSON too, as every answer of this API."""
+    JSON too, as every answer of this API; the desk's pages answer in HTML (desk/errors.py)."""
+    if is_desk_path(request.path):
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -173,12 +191,16 @@ def build_api(
     metrics: Metrics,
     authenticator: Authenticator | None = None,
     engine: Engine | None = None,
+    *,
+    desk_url: str | None = None,
 ) -> web.Application:
     """The aiohttp application; every route but /healthz and /metrics needs an identity
-    with the route's role (none configured: open).
+    with the route's role (none configured: open); the safety desk's pages are under /desk
+    (streams/http/desk).
 
     `engine` is the database acknowledgements are stored in; without one the ack route
-    answers 503.
+    answers 503. `authenticator` finds who a request acts as (none: the API is open);
+    `desk_url` is the desk's public base URL.
     """
     routes = web.RouteTableDef()
 
@@ -273,7 +295,9 @@ def build_api(
         rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
         return web.json_response({"dead_letters": rows})
 
-    guard = _identity_middleware(authenticator or Authenticator())
+    authenticator = authenticator or Authenticator()
+    guard = _identity_middleware(authenticator, desk_url)
     app = web.Application(middlewares=[_json_errors, guard])
     app.add_routes(routes)
+    add_desk_routes(app, view, engine, metrics, authenticator=authenticator, public_url=desk_url)
     return app

@@ -164,7 +164,10 @@ class Authenticator:
 
     async def identify(self, header: str | None) -> Identity:
         """The identity of an Authorization header; NotAuthenticated says why there is none."""
-        token = bearer_token(header)
+        return await self.identify_token(bearer_token(header))
+
+    async def identify_token(self, token: str) -> Identity:
+        """The identity of a presented token; NotAuthenticated says why there is none."""
         if self.service is not None and (found := self.service.identify(token)):
             return found
         if self.local is not None and (found := await self.local.identify(token)):
@@ -173,10 +176,14 @@ class Authenticator:
             return await self.oidc.identify(token)
         raise NotAuthenticated("unknown bearer token")
 
-    async def for_request(self, header: str | None) -> Identity | None:
-        """The identity of a request; None when no source is configured (the API is open)."""
+    async def for_credential(self, token: str | None) -> Identity | None:
+        """The identity of a request's credential (its bearer token or the desk's session
+        cookie, `credentials.credential_of`); None when no source is configured (the API is
+        open); NotAuthenticated says why there is none."""
         try:
-            return await self.identify(header)
+            if token is None:
+                raise NotAuthenticated("no bearer token (Authorization: Bearer <token>)")
+            return await self.identify_token(token)
         except NotAuthenticated:
             if await self.configured():
                 raise

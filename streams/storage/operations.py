@@ -71,12 +71,23 @@ def get_dead_letter(engine: Engine, dead_letter_id: int) -> dict[str, Any]:
 
 
 def list_alerts(
-    engine: Engine, *, trial_id: str | None = None, limit: int = 100
+    engine: Engine,
+    *,
+    trial_id: str | None = None,
+    patient_id: str | None = None,
+    acknowledged: bool | None = None,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Stored alerts newest first (by detection time), with delivery and acknowledgement."""
+    """Stored alerts newest first (by detection time), with delivery and acknowledgement;
+    optionally of one trial, one patient (with `trial_id`), only open or only acknowledged."""
     stmt = select(alerts).order_by(alerts.c.detected_at.desc(), alerts.c.alert_id).limit(limit)
     if trial_id is not None:
         stmt = stmt.where(alerts.c.trial_id == trial_id)
+    if patient_id is not None:
+        stmt = stmt.where(alerts.c.patient_id == patient_id)
+    if acknowledged is not None:
+        ack = alerts.c.acknowledged_at
+        stmt = stmt.where(ack.is_not(None) if acknowledged else ack.is_(None))
     with engine.connect() as conn:
         return [_json(row) for row in conn.execute(stmt).mappings()]
 

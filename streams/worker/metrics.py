@@ -14,6 +14,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 # dashboard and the escalation rule use 15 and 30 min), so resolve 1-60 min and keep a tail.
 ACK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 SEVERITIES = ("info", "warning", "critical")
+# Desk pages: the goal is under a second for a 94-patient trial (charts included).
+DESK_PAGE_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 class Metrics:
@@ -134,6 +136,13 @@ class Metrics:
         )
         for severity in SEVERITIES:
             self.alert_ack.labels(severity)
+        self.desk_page = Histogram(
+            "cartwatch_desk_page_seconds",
+            "Time to compute and render a safety desk page (figures, charts, HTML), by page.",
+            ["page"],
+            buckets=DESK_PAGE_BUCKETS,
+            registry=registry,
+        )
 
     def start_at_zero(self, input_topics: Iterable[str]) -> None:
         """Create the dead-letter series at 0, so a first dead letter is an increase too."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,21 @@ class Settings(BaseSettings):
     # after each attempt, up to the cap, and is retried for ever (nothing is dropped).
     delivery_interval_s: float = Field(default=0.5, gt=0)
     delivery_max_backoff_s: float = Field(default=300.0, gt=0)
+    # The safety desk's public base URL (https://cartwatch.example.org): each alert's webhook
+    # body and email then carry `desk_url`, the link to its page. Unset: no link is sent.
+    desk_url: str | None = None
+
+    @field_validator("desk_url")
+    @classmethod
+    def _absolute_desk_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                "must be an absolute http(s) URL without a query, e.g. https://cartwatch.example.org"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("webhook_secret")
     @classmethod

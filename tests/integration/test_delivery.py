@@ -57,6 +57,7 @@ pytestmark = pytest.mark.integration
 SECRET = "whsec_" + base64.b64encode(b"the receiver's shared key, 32 B").decode()
 ALL = frozenset({"info", "warning", "critical"})
 FAST = {"interval_s": 0.1, "first_backoff_s": 0.2, "max_backoff_s": 1.0}
+DESK = "https://cartwatch.example.org"  # CARTWATCH_DESK_URL: each alert links its page
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +189,9 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 def webhook(receiver: SigningReceiver, secret: str = SECRET, timeout_s: float = 2.0, **kwargs):
-    return WebhookSink(receiver.url, SecretStr(secret), timeout_s=timeout_s, **kwargs)
+    return WebhookSink(
+        receiver.url, SecretStr(secret), timeout_s=timeout_s, desk_url=DESK, **kwargs
+    )
 
 
 def test_each_alert_reaches_the_webhook_once_with_a_valid_signature(engine: Engine) -> None:
@@ -229,7 +232,10 @@ def test_each_alert_reaches_the_webhook_once_with_a_valid_signature(engine: Engi
         "source_event_id": "P3-ae-3",
         "message": "P3 reached icans_grade 3.",
         "notification": 0,
+        "desk_url": f"{DESK}/desk/trials/{t}/patients/P3",
     }
+    trial_level = next(a for a in receiver.accepted if a["alert_id"] == ids[3])
+    assert trial_level["desk_url"] == f"{DESK}/desk/trials/{t}"
     rows = list_deliveries(engine)
     assert {(r["status"], r["attempts"]) for r in rows} == {("delivered", 1)}
 
@@ -367,6 +373,7 @@ def test_only_critical_alerts_are_emailed_and_a_hanging_webhook_holds_up_nothing
             smtp_from="cartwatch@example.org",
             smtp_to="oncall@example.org",
             delivery_interval_s=0.1,
+            desk_url=DESK + "/",
         )
         dispatcher = AlertDispatcher.from_settings(engine, settings)
         started = time.monotonic()
@@ -388,7 +395,9 @@ def test_only_critical_alerts_are_emailed_and_a_hanging_webhook_holds_up_nothing
     assert emailed_after < 1.0 and worst_tick < 0.25
     subjects = sorted(m["Subject"] for m in box.messages)
     assert subjects[0] == f"[cartwatch] CRITICAL icans_grade 1, trial {t}"
-    assert any("P1 reached icans_grade 3." in m.get_payload() for m in box.messages)
+    texts = [m.get_payload(decode=True).decode() for m in box.messages]  # quoted-printable
+    (to_p1,) = [text for text in texts if "P1 reached icans_grade 3." in text]
+    assert f"Open in the safety desk: {DESK}/desk/trials/{t}/patients/P1" in to_p1.splitlines()
     hooked = [r for r in list_deliveries(engine) if r["sink"] == "webhook"]
     assert len(hooked) == 4 and {r["status"] for r in hooked} == {"pending"}
 

@@ -31,6 +31,10 @@ def test_the_wheel_installs_one_top_level_name_and_no_generic_ones(tmp_path: Pat
         (top_level,) = [n for n in archive.namelist() if n.endswith("top_level.txt")]
         assert archive.read(top_level).decode().split() == ["cartwatch"]
     assert {t for t in top if not t.endswith(".dist-info")} == {"cartwatch"}
+    with zipfile.ZipFile(wheel) as archive:  # the desk's templates travel with its code
+        templates = {n for n in archive.namelist() if "/desk/templates/" in n}
+    shipped = {p.name for p in (ROOT / "streams/http/desk/templates").iterdir()}
+    assert {n.rsplit("/", 1)[1] for n in templates} == shipped
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = venv / "bin" / "python"
     subprocess.run([*pip, "--python", python, "install", "--no-deps", "-q", wheel], check=True)

@@ -67,13 +67,13 @@ def test_the_service_token_is_a_viewer_unless_given_roles() -> None:
 
 
 def test_with_no_source_configured_a_request_has_no_identity_and_the_api_is_open() -> None:
-    assert asyncio.run(Authenticator().for_request(None)) is None
+    assert asyncio.run(Authenticator().for_credential(None)) is None
 
 
 def test_with_a_source_configured_a_request_without_a_token_is_not_authenticated() -> None:
     service = Authenticator(service=ServiceAccount(SecretStr("s3cret")))
     with pytest.raises(NotAuthenticated, match="no bearer token"):
-        asyncio.run(service.for_request(None))
+        asyncio.run(service.for_credential(None))
 
 
 @pytest.mark.parametrize(

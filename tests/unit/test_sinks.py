@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cartwatch.alerts.sinks.base import AlertSink, alert_body, alert_id_header
+from cartwatch.alerts.sinks.links import desk_url
 from cartwatch.alerts.sinks.routing import Route, Routing, parse_severities, routing_from_settings
 from cartwatch.alerts.sinks.smtp import SmtpSink, email_of, subject_of
 from cartwatch.alerts.sinks.webhook import WebhookSink, signed_headers, signing_key, webhook_id
@@ -196,3 +197,45 @@ def test_ids_with_a_line_break_or_accents_still_make_valid_headers():
     assert unquote(mail["X-Cartwatch-Alert-Id"]) == odd["alert_id"]
     assert "\n" not in alert_id_header(odd["alert_id"])
     assert alert_id_header("T1:P1:crs_grade:3") == "T1:P1:crs_grade:3"  # plain ids as they are
+
+
+def test_the_webhook_body_links_the_alert_to_its_patient_page_in_the_desk():
+    body = json.loads(alert_body(ALERT, "https://cartwatch.example.org/"))
+    assert body == {**ALERT, "desk_url": "https://cartwatch.example.org/desk/trials/T1/patients/P1"}
+    assert json.loads(alert_body(ALERT)) == ALERT  # no desk configured: no link
+
+
+def test_a_trial_level_alert_links_the_trial_page_and_ids_stay_one_path_segment_each():
+    trial_level = {**ALERT, "trial_id": "CAR/T 19", "patient_id": None}
+    assert (
+        desk_url("https://x.example", trial_level) == "https://x.example/desk/trials/CAR%2FT%2019"
+    )
+    odd = {**ALERT, "patient_id": "P?1#&"}
+    assert desk_url("https://x.example", odd).endswith("/desk/trials/T1/patients/P%3F1%23%26")
+
+
+def test_the_email_has_the_link_to_the_alert_page_under_its_sentence():
+    mail = email_of(ALERT, "a@example.org", ["b@example.org"], "https://cartwatch.example.org")
+    lines = mail.get_content().splitlines()
+    assert lines[:3] == [
+        "Patient P1 reached CRS grade 3.",
+        "",
+        "Open in the safety desk: https://cartwatch.example.org/desk/trials/T1/patients/P1",
+    ]
+
+
+def test_the_desk_url_setting_reaches_both_sinks_and_must_be_an_absolute_url():
+    settings = Settings(
+        webhook_url="http://127.0.0.1:9/hook",
+        webhook_secret=SECRET,
+        smtp_host="127.0.0.1",
+        smtp_to="oncall@example.org",
+        desk_url="https://cartwatch.example.org/",
+    )
+    assert settings.desk_url == "https://cartwatch.example.org"
+    assert [r.sink.desk_url for r in routing_from_settings(settings).routes] == [
+        "https://cartwatch.example.org"
+    ] * 2
+    for wrong in ("cartwatch.example.org", "ftp://x.example", "https://x.example/?a=1"):
+        with pytest.raises(ValidationError, match="absolute http"):
+            Settings(desk_url=wrong)
