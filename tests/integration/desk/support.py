@@ -22,6 +22,7 @@ from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.streams.devtools.replay_view import ReplayView
 from cartwatch.streams.devtools.simulator import simulate_trial
 from cartwatch.streams.http.api import build_api
+from cartwatch.streams.http.desk.context import DESK
 from cartwatch.streams.http.identity import Authenticator, LocalAccounts
 from cartwatch.streams.storage.upserts import write_batch
 from cartwatch.streams.storage.users import add_user
@@ -30,21 +31,27 @@ from cartwatch.streams.worker.metrics import Metrics
 # The people who sign in: local accounts (`cartwatch users add`) of the module's database,
 # created by the conftest; their tokens, printed once, are kept here.
 PEOPLE = {"dr.lee": ["physician"], "monitor.kim": ["viewer"]}
-TOKENS: dict[str, str] = {}
-
-
-def lee_token() -> str:
-    return TOKENS["dr.lee"]
-
-
-def kim_token() -> str:
-    return TOKENS["monitor.kim"]
+TOKENS: dict[str, dict[str, str]] = {}  # database URL -> name -> token
 
 
 def add_people(engine: Engine) -> None:
-    """The physician and the viewer as local accounts; their tokens in TOKENS."""
-    for name, roles in PEOPLE.items():
-        TOKENS[name] = add_user(engine, name, roles, actor="desk tests")
+    """The physician and the viewer as local accounts of the database; their tokens kept."""
+    TOKENS[str(engine.url)] = {
+        name: add_user(engine, name, roles, actor="desk tests") for name, roles in PEOPLE.items()
+    }
+
+
+def token_of(client: TestClient, name: str) -> str:
+    """The token of one of PEOPLE in the database of the client's application."""
+    return TOKENS[str(client.server.app[DESK].engine.url)][name]
+
+
+def lee_token(client: TestClient) -> str:
+    return token_of(client, "dr.lee")
+
+
+def kim_token(client: TestClient) -> str:
+    return token_of(client, "monitor.kim")
 
 
 @cache
@@ -83,7 +90,7 @@ def origin(client: TestClient) -> dict[str, str]:
 async def sign_in(client: TestClient, token: str | None = None) -> None:
     response = await client.post(
         "/desk/sign-in",
-        data={"token": token or lee_token()},
+        data={"token": token or lee_token(client)},
         headers=origin(client),
         allow_redirects=False,
     )

@@ -13,6 +13,7 @@ from cartwatch.alerts.sinks.links import patient_path, trial_path
 from cartwatch.streams.storage.operations import list_alerts
 from tests.integration.desk.support import (
     TRIAL,
+    add_people,
     kim_token,
     lee_token,
     newest_critical,
@@ -54,7 +55,7 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_returns_to_the_page_asked
         await client.get(page, allow_redirects=False)  # remembers where to return to
         right = await client.post(
             "/desk/sign-in",
-            data={"token": lee_token()},
+            data={"token": lee_token(client)},
             headers=origin(client),
             allow_redirects=False,
         )
@@ -84,7 +85,7 @@ def test_a_form_from_another_origin_or_without_one_is_refused(engine):
         )
         bare = await client.post(path, data={"note": "x"}, skip_auto_headers={"Origin"})
         refused = await client.post(
-            "/desk/sign-in", data={"token": lee_token()}, headers={"Origin": "null"}
+            "/desk/sign-in", data={"token": lee_token(client)}, headers={"Origin": "null"}
         )
         return [(r.status, r.content_type) for r in (evil, bare, refused)], await evil.text()
 
@@ -99,7 +100,7 @@ def test_a_viewer_may_read_but_not_acknowledge(engine):
     alert_id, patient = newest_critical()
 
     async def scenario(client: TestClient):
-        await sign_in(client, kim_token())
+        await sign_in(client, kim_token(client))
         page = await client.get(patient_path(TRIAL, patient))
         ack = await client.post(
             f"/desk/alerts/{quote(alert_id, safe='')}/ack",
@@ -129,6 +130,7 @@ def test_the_session_cookie_authenticates_the_json_api_but_not_a_cross_site_post
 def test_on_sqlite_acknowledging_works_the_same(tmp_path: Path):
     alert_id, _ = newest_critical()
     with database("sqlite", tmp_path) as engine:
+        add_people(engine)
         store_alerts(engine, simulated().alerts)
 
         async def scenario(client: TestClient) -> int:

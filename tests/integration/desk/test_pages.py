@@ -21,6 +21,7 @@ from cartwatch.streams.storage.operations import list_alerts
 from tests.integration.desk.support import (
     TRIAL,
     ReplayView,
+    add_people,
     desk_app,
     newest_critical,
     origin,
@@ -145,6 +146,7 @@ def test_hostile_ids_are_escaped_in_every_page(tmp_path: Path):
         if a.patient_id == record.patient_id
     ]
     with database("sqlite", tmp_path) as engine:
+        add_people(engine)
         store_alerts(engine, raised)
 
         async def scenario(client: TestClient) -> list[str]:
