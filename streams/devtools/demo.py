@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -19,9 +21,12 @@ from cartwatch.streams.devtools.simulator import simulate_trial
 from cartwatch.streams.http.client import ApiClient
 from cartwatch.streams.kafka.producer import kafka_producer, publish_line
 from cartwatch.streams.kafka.topics import create_topics
+from cartwatch.streams.storage.engine import make_engine
+from cartwatch.streams.storage.users import add_user
 from cartwatch.streams.worker.settings import Settings
 
 console = Console()
+DEMO_PHYSICIAN = "demo.physician"
 
 
 def _schedule(lines: list[bytes], duration: float) -> list[float]:
@@ -78,8 +83,10 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
     trial = simulate_trial(seed=seed)
     lines = list(trial.lines())
     with tempfile.TemporaryDirectory(prefix="cartwatch-demo-") as data_dir, EmbeddedBroker() as b:
+        # The demo reads its own API as a service account; people sign in to the desk.
+        token = settings.api_token or SecretStr(secrets.token_urlsafe(24))
         settings = settings.model_copy(
-            update={"kafka_bootstrap": b.bootstrap, "embedded_broker": True}
+            update={"kafka_bootstrap": b.bootstrap, "embedded_broker": True, "api_token": token}
         )
         create_topics(settings)
         console.print(f"[bold]embedded broker[/] on {b.bootstrap}")
@@ -87,12 +94,15 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
         try:
             with console.status("worker joining its consumer group (the embedded broker is slow)"):
                 worker.start()
+            sign_in = _demo_physician(worker)
             expected = _stream(lines, settings, duration, worker.api, trial.trial_id)
             report = _wait_processed(worker.api, expected, trial.trial_id)
             console.print(_figures_table(report, "Cohort report (as of now)"))
             console.print_json(json.dumps(report))
             console.print(f"API:     http://127.0.0.1:{settings.api_port}/trials")
             console.print(f"metrics: http://127.0.0.1:{settings.api_port}/metrics")
+            console.print(f"desk:    http://127.0.0.1:{settings.api_port}/desk")
+            console.print(f"         sign in as {DEMO_PHYSICIAN} with the token {sign_in}")
             if once:
                 return 0
             console.print("serving; Ctrl-C to stop")
@@ -103,6 +113,15 @@ def run_demo(settings: Settings, seed: int, duration: float, once: bool) -> int:
         finally:
             worker.stop()
     return 1
+
+
+def _demo_physician(worker: WorkerProcess) -> str:
+    """A local physician account in the demo's database; its token, to sign in to the desk."""
+    engine = make_engine(worker.database_url())
+    try:
+        return add_user(engine, DEMO_PHYSICIAN, ["physician"], actor="cartwatch demo")
+    finally:
+        engine.dispose()
 
 
 def _stream(

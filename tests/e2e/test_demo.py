@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -40,3 +41,5 @@ def test_the_demo_streams_the_simulated_trial_and_prints_the_published_figures(t
     assert abs(efficacy["median_dor_months"] - 17.8) <= 0.3
     assert abs(efficacy["median_follow_up_months"] - 12.9) <= 0.3
     assert f"http://127.0.0.1:{port}/metrics" in done.stdout
+    assert f"http://127.0.0.1:{port}/desk" in done.stdout
+    assert re.search(r"sign in as demo\.physician with the token cw_[\w-]{40,}", done.stdout)
