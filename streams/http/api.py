@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from cartwatch.streams.worker.metrics import Metrics
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 # Who the request acts as (streams/http/identity.py); None only while the API is open.
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
@@ -168,6 +170,29 @@ def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
         ) from None
 
 
+_UNKNOWN = {"delivery_status": None, "delivered_at": None}
+_NOT_TAKEN_UP = {"delivery_status": "pending", "delivered_at": None}
+
+
+async def _with_delivery(shown: list[dict], engine: Engine | None) -> list[dict]:
+    """The alerts, each with its delivery state from the database (storage/delivery_state.py):
+    null without a database or while it cannot be reached, so the alerts still show."""
+    if engine is None:
+        return [alert | _UNKNOWN for alert in shown]
+    from sqlalchemy.exc import OperationalError
+
+    from cartwatch.streams.storage.delivery_state import delivery_states
+
+    try:
+        ids = [alert["alert_id"] for alert in shown]
+        states = await asyncio.to_thread(delivery_states, engine, ids)
+    except OperationalError as exc:
+        log.warning("GET /alerts without delivery states: %s", type(exc).__name__)
+        return [alert | _UNKNOWN for alert in shown]
+    # Not stored yet (the worker's database write follows the alert table's): no delivery.
+    return [alert | states.get(alert["alert_id"], _NOT_TAKEN_UP) for alert in shown]
+
+
 def build_api(
     view: StateView,
     metrics: Metrics,
@@ -177,8 +202,9 @@ def build_api(
     """The aiohttp application; every route but /healthz and /metrics needs an identity
     with the route's role (none configured: open).
 
-    `engine` is the database acknowledgements are stored in; without one the ack route
-    answers 503.
+    `engine` is the database acknowledgements are stored in and alerts' delivery states and
+    dead letters read from; without one the ack and dead-letter routes answer 503 and
+    `GET /alerts` shows no delivery state.
     """
     routes = web.RouteTableDef()
 
@@ -227,7 +253,8 @@ def build_api(
 
     @routes.get("/alerts")
     async def alerts(request: web.Request) -> web.Response:
-        return web.json_response({"alerts": view.recent_alerts(request.query.get("trial_id"))})
+        shown = view.recent_alerts(request.query.get("trial_id"))
+        return web.json_response({"alerts": await _with_delivery(shown, engine)})
 
     @routes.post("/alerts/{alert_id}/ack")
     async def acknowledge(request: web.Request) -> web.Response:

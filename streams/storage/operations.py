@@ -15,6 +15,7 @@ from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGED,
     append_audit,
 )
+from cartwatch.streams.storage.delivery_state import TALLIES, delivery_of, with_delivery
 from cartwatch.streams.storage.engine import now, utc
 from cartwatch.streams.storage.errors import (
     AlertAlreadyAcknowledged,
@@ -28,7 +29,6 @@ _TIMES = (
     "redriven_at",
     "triggered_at",
     "detected_at",
-    "delivered_at",
     "acknowledged_at",
 )
 _BINARY = ("key", "value")
@@ -73,12 +73,24 @@ def get_dead_letter(engine: Engine, dead_letter_id: int) -> dict[str, Any]:
 def list_alerts(
     engine: Engine, *, trial_id: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Stored alerts newest first (by detection time), with delivery and acknowledgement."""
-    stmt = select(alerts).order_by(alerts.c.detected_at.desc(), alerts.c.alert_id).limit(limit)
+    """Stored alerts newest first (by detection time), with delivery (as `delivery_state`
+    derives it) and acknowledgement."""
+    stmt = with_delivery(select(alerts))
+    stmt = stmt.order_by(alerts.c.detected_at.desc(), alerts.c.alert_id).limit(limit)
     if trial_id is not None:
         stmt = stmt.where(alerts.c.trial_id == trial_id)
     with engine.connect() as conn:
-        return [_json(row) for row in conn.execute(stmt).mappings()]
+        return [_alert_json(row) for row in conn.execute(stmt).mappings()]
+
+
+def _alert_json(row: RowMapping) -> dict[str, Any]:
+    """A row of `with_delivery(select(alerts))`: the alert with its delivery state in place
+    of the tallies, times in RFC 3339 (UTC)."""
+    alert = {k: v for k, v in row.items() if k not in TALLIES}
+    for name in _TIMES:
+        if alert.get(name) is not None:
+            alert[name] = utc(alert[name]).isoformat()
+    return alert | delivery_of(row)
 
 
 def open_alert_counts(engine: Engine) -> dict[tuple[str, str], int]:
@@ -109,10 +121,11 @@ def acknowledge_alert(
     subject = f"alert:{alert_id}"
     with engine.begin() as conn:
         acknowledged = conn.execute(acknowledge).rowcount == 1
-        row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+        shown = with_delivery(select(alerts)).where(alerts.c.alert_id == alert_id)
+        row = conn.execute(shown).mappings().first()
         if row is None:
             raise AlertNotFound("no alert with that id")
-        alert = _json(row)
+        alert = _alert_json(row)
         details: dict[str, Any] = {"note": note, "alert": {k: alert[k] for k in _SHOWN}}
         if not acknowledged:  # who was first, and when
             details |= {k: alert[k] for k in ("acknowledged_by", "acknowledged_at")}

@@ -21,10 +21,11 @@ from cartwatch.streams.storage.audit import (
     list_audit,
     record_configuration,
 )
-from cartwatch.streams.storage.engine import utc
+from cartwatch.streams.storage.engine import now, utc
 from cartwatch.streams.storage.errors import AlertAlreadyAcknowledged, AlertNotFound
-from cartwatch.streams.storage.items import AdverseEventReport, AlertDelivery
+from cartwatch.streams.storage.items import AdverseEventReport
 from cartwatch.streams.storage.operations import acknowledge_alert, list_alerts, list_dead_letters
+from cartwatch.streams.storage.outbox import claim_due, enqueue_new, mark_delivered
 from cartwatch.streams.storage.schema import adverse_event_reports, audit_log, patient_snapshots
 from cartwatch.streams.storage.upserts import write_batch
 from cartwatch.streams.worker.settings import Settings
@@ -126,7 +127,12 @@ def test_a_newer_snapshot_replaces_the_stored_one(engine: Engine) -> None:
 def test_a_re_raised_alert_keeps_its_delivery_and_acknowledgement(engine: Engine) -> None:
     t = trial()
     raised = alert(t, "P1", level=3)
-    _write(engine, [raised, AlertDelivery(raised.alert_id)])
+    _write(engine, [raised])
+    enqueue_new(engine, {"webhook": ["critical"]}, now())
+    (claimed,) = [
+        c for c in claim_due(engine, "webhook", now(), now(), 100) if c.alert_id == raised.alert_id
+    ]
+    mark_delivered(engine, claimed, now())
     acknowledge_alert(engine, raised.alert_id, actor="dr.safety", note="tocilizumab given")
     _write(engine, [raised])  # redelivered after a restart
     (stored,) = list_alerts(engine, trial_id=t)
