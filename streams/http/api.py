@@ -17,6 +17,7 @@ from cartwatch.models.cohort import cohort_reports
 from cartwatch.models.events import parse_timestamp
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.summary import patient_summary
+from cartwatch.streams.http.dead_letters import dead_letter_routes
 from cartwatch.streams.http.errors import IdentityUnavailable, NotAuthenticated
 from cartwatch.streams.http.identity import Authenticator, Identity
 from cartwatch.streams.worker.metrics import Metrics
@@ -161,15 +162,6 @@ async def _acknowledgement_note(request: web.Request) -> str | None:
     return note
 
 
-def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
-    try:
-        return max(1, min(most, int(request.query.get("limit", default))))
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text='{"error": "limit must be a whole number"}', content_type="application/json"
-        ) from None
-
-
 _UNKNOWN = {"delivery_status": None, "delivered_at": None}
 _NOT_TAKEN_UP = {"delivery_status": "pending", "delivered_at": None}
 
@@ -287,20 +279,8 @@ def build_api(
         metrics.observe_acknowledgement(alert)  # this request acknowledged it
         return web.json_response(alert)
 
-    @routes.get("/dead-letters")
-    async def dead_letters(request: web.Request) -> web.Response:
-        if engine is None:
-            return _error(503, "no database configured")
-        from cartwatch.streams.storage.operations import list_dead_letters
-
-        status = request.query.get("status")
-        if status not in (None, "new", "redriven"):
-            return _error(400, "status must be new or redriven")
-        limit = _limit(request)
-        rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
-        return web.json_response({"dead_letters": rows})
-
     guard = _identity_middleware(authenticator or Authenticator())
     app = web.Application(middlewares=[_json_errors, guard])
     app.add_routes(routes)
+    app.add_routes(dead_letter_routes(engine))
     return app
