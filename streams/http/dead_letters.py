@@ -17,6 +17,7 @@ from aiohttp import web
 if TYPE_CHECKING:  # the API without a database loads no database code
     from sqlalchemy import Engine
 
+UNREACHABLE = "the database cannot be reached; try again"
 _WHOLE = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 stay within a BIGINT
 
 
@@ -40,6 +41,8 @@ def dead_letter_routes(engine: Engine | None) -> web.RouteTableDef:
     async def page(request: web.Request) -> web.Response:
         if engine is None:
             return _error(503, "no database configured")
+        from sqlalchemy.exc import OperationalError
+
         from cartwatch.streams.storage.dead_letters import PAGE_MAX, dead_letter_page
 
         query = request.query
@@ -52,15 +55,20 @@ def dead_letter_routes(engine: Engine | None) -> web.RouteTableDef:
         after = _whole(query.get("after"), 1, None)
         if "after" in query and after is None:
             return _error(400, "after must be the next of an earlier page (a whole number)")
-        found = await asyncio.to_thread(
-            dead_letter_page, engine, status=status, limit=limit, after=after
-        )
+        try:
+            found = await asyncio.to_thread(
+                dead_letter_page, engine, status=status, limit=limit, after=after
+            )
+        except OperationalError:
+            return _error(503, UNREACHABLE)
         return web.json_response({"dead_letters": found.dead_letters, "next": found.next})
 
     @routes.get("/dead-letters/{dead_letter_id}")
     async def one(request: web.Request) -> web.Response:
         if engine is None:
             return _error(503, "no database configured")
+        from sqlalchemy.exc import OperationalError
+
         from cartwatch.streams.storage.dead_letters import get_dead_letter
         from cartwatch.streams.storage.errors import DeadLetterNotFound
 
@@ -71,6 +79,8 @@ def dead_letter_routes(engine: Engine | None) -> web.RouteTableDef:
             found = await asyncio.to_thread(get_dead_letter, engine, dead_letter_id)
         except DeadLetterNotFound:
             return _error(404, "unknown dead letter")
+        except OperationalError:
+            return _error(503, UNREACHABLE)
         return web.json_response(found)
 
     return routes

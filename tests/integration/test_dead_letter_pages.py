@@ -32,7 +32,7 @@ from cartwatch.streams.storage.upserts import write_batch
 from cartwatch.streams.storage.users import add_user
 from cartwatch.streams.worker.metrics import Metrics
 from tests.integration.test_delivery_state import AlertTableView
-from tests.integration.test_storage_support import database, postgres_database
+from tests.integration.test_storage_support import database, free_port, postgres_database
 
 pytestmark = pytest.mark.integration
 
@@ -189,6 +189,22 @@ def test_a_bad_page_or_id_is_answered_with_its_reason(
     with database("sqlite", tmp_path) as engine:
         ((answered, body),) = _get(engine, [path], ["data-manager"])
     assert (answered, json.loads(body)) == (status, {"error": reason})
+
+
+def test_while_the_database_cannot_be_reached_dead_letters_answer_503_saying_so() -> None:
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+
+    async def go() -> list[tuple[int, Any]]:
+        app = build_api(AlertTableView([]), Metrics(CollectorRegistry()), None, engine)
+        async with TestClient(TestServer(app)) as client:
+            answers = [await client.get(p) for p in ("/dead-letters", "/dead-letters/1")]
+            return [(a.status, await a.json()) for a in answers]
+
+    try:
+        unreachable = (503, {"error": "the database cannot be reached; try again"})
+        assert asyncio.run(go()) == [unreachable, unreachable]
+    finally:
+        engine.dispose()
 
 
 def test_cartwatch_dlq_lists_a_page_and_shows_a_large_one_whole(
