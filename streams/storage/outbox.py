@@ -50,6 +50,7 @@ def enqueue_new(engine: Engine, routes: Mapping[str, Iterable[str]], now: dateti
 
     Every sink's rows in one transaction: an alert's first notification has all the rows
     it is due as soon as it has one, which its delivery state reads (delivery_state.py).
+    Every dispatcher loop runs this; in key order, concurrent ones wait, never deadlock.
     """
     added = 0
     with engine.begin() as conn:
@@ -62,6 +63,7 @@ def enqueue_new(engine: Engine, routes: Mapping[str, Iterable[str]], now: dateti
                 literal(now, Utc),
                 literal(now, Utc),
             ).where(_A.c.severity.in_(sorted(severities)), ~known)
+            rows = rows.order_by(_A.c.alert_id)
             stmt = _insert(conn).from_select(_NEW_ROW, rows).on_conflict_do_nothing()
             added += conn.execute(stmt).rowcount
     return added
