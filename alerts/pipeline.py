@@ -33,10 +33,12 @@ class Handled:
     reasons: list[str] = field(default_factory=list)
     alerts: list[AlertRaised] = field(default_factory=list)
     record_key: str | None = None
+    readable_type: str = "unknown"  # an invalid message's type (`readable_type`)
 
     @property
     def event_type(self) -> str:
-        return self.event.type if self.event is not None else "unknown"
+        """The type the message counts under: its event's, or an invalid one's readable type."""
+        return self.event.type if self.event is not None else self.readable_type
 
 
 def record_key(trial_id: str, patient_id: str) -> str:
@@ -83,6 +85,17 @@ def json_fields(raw: object) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
+def readable_type(raw: object, topic_type: str | None) -> str:
+    """The type an invalid message counts under: the one its JSON `type` names when that is
+    one of the five, else its topic's, else "unknown". Always one of those six values, never
+    text from the message, so a metric labelled with it keeps a small, fixed set of series."""
+    named = json_fields(raw).get("type")
+    for kind in (named, topic_type):
+        if isinstance(kind, str) and kind in TOPIC_SUFFIX_BY_TYPE:
+            return kind
+    return "unknown"
+
+
 def _routing_reasons(fields: dict, expected_type: str | None, key: object) -> list[str]:
     reasons = []
     kind, patient_id = fields.get("type"), fields.get("patient_id")
@@ -127,8 +140,9 @@ class Pipeline:
         key, checked when given); never raises for bad input."""
         try:
             event = decode(raw, expected_type, key)
-        except InvalidEvent as exc:
-            return Handled("invalid", reasons=exc.reasons)
+        except InvalidEvent as exc:  # read a second time for its type: invalid ones are few
+            kind = readable_type(raw, expected_type)
+            return Handled("invalid", reasons=exc.reasons, readable_type=kind)
         return self.apply(event, now)
 
     def apply(self, event: Event, now: datetime | None = None) -> Handled:

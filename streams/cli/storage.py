@@ -1,8 +1,9 @@
-"""`cartwatch db upgrade` and `cartwatch dlq list|replay`: parsers and what they do."""
+"""`cartwatch db upgrade` and `cartwatch dlq list|show|replay`: parsers and what they do."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import sys
@@ -29,16 +30,33 @@ def add_storage_commands(
 
     dlq = sub.add_parser("dlq", help="dead letters stored in the database")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
-    listing = dlq_sub.add_parser("list", help="print the dead letters, newest first")
+    listing = dlq_sub.add_parser("list", help="print a page of dead letters, newest first")
     listing.add_argument("--status", choices=["new", "redriven"], help="only this status")
-    listing.add_argument("--limit", type=int, default=100, help="at most this many")
-    listing.add_argument("--values", action="store_true", help="print each original message")
+    listing.add_argument("--limit", type=_page_limit, default=100, help="at most this many")
+    listing.add_argument("--after", type=_dead_letter_id, help="the next page: ids below this")
+    listing.add_argument(
+        "--values", action="store_true", help="print each original message up to 64 KiB"
+    )
+    show = dlq_sub.add_parser("show", help="write one dead letter's original bytes to stdout")
+    show.add_argument("--id", type=_dead_letter_id, required=True, help="the dead letter's id")
     replay = dlq_sub.add_parser("replay", help="re-drive one dead letter to its type's topic")
     replay.add_argument("--id", type=int, required=True, help="the dead letter's id")
     replay.add_argument("--file", type=Path, help="a corrected message to send instead")
     replay.add_argument("--actor", default=getpass.getuser(), help="who, for the audit log")
-    for leaf in (upgrade, listing, replay):
+    for leaf in (upgrade, listing, show, replay):
         add_setting_options(leaf)
+
+
+def _page_limit(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError("a whole number from 1 to 1000")
+    return int(text)
+
+
+def _dead_letter_id(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a dead letter's id, a whole number")
+    return int(text)
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,13 +69,15 @@ def run_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_dlq(args: argparse.Namespace, settings: Settings, send: Sender | None = None) -> int:
-    """`cartwatch dlq list|replay`; `send` defaults to a Kafka producer (acks=all)."""
+    """`cartwatch dlq list|show|replay`; `send` defaults to a Kafka producer (acks=all)."""
     from cartwatch.streams.storage.engine import make_engine
 
     engine = make_engine(settings.database_url)
     try:
         if args.dlq_command == "list":
             return _list(engine, args)
+        if args.dlq_command == "show":
+            return _show(engine, args)
         sender = send if send is not None else _KafkaSender(settings)
         return _replay(engine, args, settings, sender)
     finally:
@@ -65,13 +85,41 @@ def run_dlq(args: argparse.Namespace, settings: Settings, send: Sender | None = 
 
 
 def _list(engine: Engine, args: argparse.Namespace) -> int:
-    from cartwatch.streams.storage.operations import list_dead_letters
+    from cartwatch.streams.storage.dead_letters import dead_letter_page
 
-    for d in list_dead_letters(engine, status=args.status, limit=args.limit):
-        source = f"{d['source_topic']}[{d['source_partition']}]@{d['source_offset']}"
-        print(f"{d['id']}\t{d['status']}\t{d['received_at']}\t{source}\t{json.dumps(d['reasons'])}")
-        if args.values:
+    page = dead_letter_page(engine, status=args.status, limit=args.limit, after=args.after)
+    for d in page.dead_letters:
+        print(_summary(d))
+        if args.values and d["value_omitted"]:
+            print(f"\t({d['value_size']} bytes, left out: cartwatch dlq show --id {d['id']})")
+        elif args.values:
             print(f"\t{d['value']}")
+    if page.next is not None:
+        print(f"dlq list: older dead letters: --after {page.next}", file=sys.stderr)
+    return 0
+
+
+def _summary(d: dict) -> str:
+    """One line: id, status, when, source coordinates and reasons."""
+    source = f"{d['source_topic']}[{d['source_partition']}]@{d['source_offset']}"
+    return f"{d['id']}\t{d['status']}\t{d['received_at']}\t{source}\t{json.dumps(d['reasons'])}"
+
+
+def _show(engine: Engine, args: argparse.Namespace) -> int:
+    from cartwatch.streams.storage.dead_letters import get_dead_letter
+    from cartwatch.streams.storage.errors import DeadLetterNotFound
+
+    try:
+        d = get_dead_letter(engine, args.id)
+    except DeadLetterNotFound as exc:
+        print(f"dlq show: {exc}", file=sys.stderr)
+        return 1
+    print(_summary(d), file=sys.stderr)
+    if d["value_base64"] is None:
+        print("dlq show: a tombstone: no value", file=sys.stderr)
+        return 0
+    sys.stdout.flush()  # the exact bytes, to edit and re-drive with `replay --file`
+    sys.stdout.buffer.write(base64.b64decode(d["value_base64"]))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from cartwatch.streams.http.credentials import (
     credential_of,
     same_origin,
 )
+from cartwatch.streams.http.dead_letters import dead_letter_routes
 from cartwatch.streams.http.desk import add_desk_routes, is_desk_path
 from cartwatch.streams.http.errors import IdentityUnavailable, NotAuthenticated
 from cartwatch.streams.http.identity import Authenticator
@@ -31,6 +33,7 @@ from cartwatch.streams.worker.metrics import Metrics
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 
 
@@ -177,13 +180,27 @@ async def _acknowledgement_note(request: web.Request) -> str | None:
     return note
 
 
-def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
+_UNKNOWN = {"delivery_status": None, "delivered_at": None}
+_NOT_TAKEN_UP = {"delivery_status": "pending", "delivered_at": None}
+
+
+async def _with_delivery(shown: list[dict], engine: Engine | None) -> list[dict]:
+    """The alerts, each with its delivery state from the database (storage/delivery_state.py):
+    null without a database or while it cannot be reached, so the alerts still show."""
+    if engine is None:
+        return [alert | _UNKNOWN for alert in shown]
+    from sqlalchemy.exc import OperationalError
+
+    from cartwatch.streams.storage.delivery_state import delivery_states
+
     try:
-        return max(1, min(most, int(request.query.get("limit", default))))
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text='{"error": "limit must be a whole number"}', content_type="application/json"
-        ) from None
+        ids = [alert["alert_id"] for alert in shown]
+        states = await asyncio.to_thread(delivery_states, engine, ids)
+    except OperationalError as exc:
+        log.warning("GET /alerts without delivery states: %s", type(exc).__name__)
+        return [alert | _UNKNOWN for alert in shown]
+    # Not stored yet (the worker's database write follows the alert table's): no delivery.
+    return [alert | states.get(alert["alert_id"], _NOT_TAKEN_UP) for alert in shown]
 
 
 def build_api(
@@ -198,9 +215,10 @@ def build_api(
     with the route's role (none configured: open); the safety desk's pages are under /desk
     (streams/http/desk).
 
-    `engine` is the database acknowledgements are stored in; without one the ack route
-    answers 503. `authenticator` finds who a request acts as (none: the API is open);
-    `desk_url` is the desk's public base URL.
+    `engine` is the database acknowledgements are stored in and alerts' delivery states and
+    dead letters read from; without one the ack and dead-letter routes answer 503 and
+    `GET /alerts` shows no delivery state. `authenticator` finds who a request acts as
+    (none: the API is open); `desk_url` is the desk's public base URL.
     """
     routes = web.RouteTableDef()
 
@@ -249,7 +267,8 @@ def build_api(
 
     @routes.get("/alerts")
     async def alerts(request: web.Request) -> web.Response:
-        return web.json_response({"alerts": view.recent_alerts(request.query.get("trial_id"))})
+        shown = view.recent_alerts(request.query.get("trial_id"))
+        return web.json_response({"alerts": await _with_delivery(shown, engine)})
 
     @routes.post("/alerts/{alert_id}/ack")
     async def acknowledge(request: web.Request) -> web.Response:
@@ -282,22 +301,10 @@ def build_api(
         metrics.observe_acknowledgement(alert)  # this request acknowledged it
         return web.json_response(alert)
 
-    @routes.get("/dead-letters")
-    async def dead_letters(request: web.Request) -> web.Response:
-        if engine is None:
-            return _error(503, "no database configured")
-        from cartwatch.streams.storage.operations import list_dead_letters
-
-        status = request.query.get("status")
-        if status not in (None, "new", "redriven"):
-            return _error(400, "status must be new or redriven")
-        limit = _limit(request)
-        rows = await asyncio.to_thread(list_dead_letters, engine, status=status, limit=limit)
-        return web.json_response({"dead_letters": rows})
-
     authenticator = authenticator or Authenticator()
     guard = _identity_middleware(authenticator, desk_url)
     app = web.Application(middlewares=[_json_errors, guard])
     app.add_routes(routes)
+    app.add_routes(dead_letter_routes(engine))
     add_desk_routes(app, view, engine, metrics, authenticator=authenticator, public_url=desk_url)
     return app

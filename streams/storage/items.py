@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from cartwatch.alerts.model import AlertRaised
 from cartwatch.models.events import AdverseEvent
@@ -67,15 +66,6 @@ class AdverseEventReport:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertDelivery:
-    """The outcome of publishing an alert already put as `AlertRaised`."""
-
-    alert_id: str
-    status: Literal["delivered", "failed"] = "delivered"
-    at: datetime = field(default_factory=now)
-
-
-@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message that was not processed: original key and bytes, where from, and why."""
 
@@ -88,4 +78,4 @@ class DeadLetter:
     received_at: datetime = field(default_factory=now)
 
 
-StorageItem = PatientSnapshot | AdverseEventReport | AlertRaised | AlertDelivery | DeadLetter
+StorageItem = PatientSnapshot | AdverseEventReport | AlertRaised | DeadLetter

@@ -1,11 +1,11 @@
-"""What the HTTP API and the operator commands read and change: dead letters and alerts.
+"""What the HTTP API and the operator commands read and change of alerts (dead letters:
+dead_letters.py).
 
 Every function takes an engine and returns JSON-ready dicts (times in RFC 3339, UTC).
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, func, select, update
@@ -15,59 +15,14 @@ from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGED,
     append_audit,
 )
+from cartwatch.streams.storage.delivery_state import TALLIES, delivery_of, with_delivery
 from cartwatch.streams.storage.engine import now, utc
-from cartwatch.streams.storage.errors import (
-    AlertAlreadyAcknowledged,
-    AlertNotFound,
-    DeadLetterNotFound,
-)
-from cartwatch.streams.storage.schema import alerts, dead_letters
+from cartwatch.streams.storage.errors import AlertAlreadyAcknowledged, AlertNotFound
+from cartwatch.streams.storage.schema import alerts
 
-_TIMES = (
-    "received_at",
-    "redriven_at",
-    "triggered_at",
-    "detected_at",
-    "delivered_at",
-    "acknowledged_at",
-)
-_BINARY = ("key", "value")
+_TIMES = ("triggered_at", "detected_at", "acknowledged_at")
 # What an acknowledgement's audit entry keeps of the alert: what the person saw.
 _SHOWN = ("rule", "level", "value", "severity", "triggered_at")
-
-
-def _json(row: RowMapping, binary: tuple[str, ...] = ()) -> dict[str, Any]:
-    out = dict(row)
-    for name in _TIMES:
-        if out.get(name) is not None:
-            out[name] = utc(out[name]).isoformat()
-    for name in binary:  # the text for reading, base64 for the exact bytes
-        if out[name] is not None:
-            raw = bytes(out[name])
-            out[name] = raw.decode("utf-8", errors="replace")
-            out[f"{name}_base64"] = base64.b64encode(raw).decode("ascii")
-    return out
-
-
-def list_dead_letters(
-    engine: Engine, *, status: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Dead letters newest first, optionally only `new` or `redriven` ones."""
-    stmt = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
-    if status is not None:
-        stmt = stmt.where(dead_letters.c.status == status)
-    with engine.connect() as conn:
-        return [_json(row, _BINARY) for row in conn.execute(stmt).mappings()]
-
-
-def get_dead_letter(engine: Engine, dead_letter_id: int) -> dict[str, Any]:
-    """One dead letter; DeadLetterNotFound if there is none with that id."""
-    stmt = select(dead_letters).where(dead_letters.c.id == dead_letter_id)
-    with engine.connect() as conn:
-        row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise DeadLetterNotFound(f"no dead letter with id {dead_letter_id}")
-    return _json(row, _BINARY)
 
 
 def list_alerts(
@@ -78,9 +33,11 @@ def list_alerts(
     acknowledged: bool | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Stored alerts newest first (by detection time), with delivery and acknowledgement;
-    optionally of one trial, one patient (with `trial_id`), only open or only acknowledged."""
-    stmt = select(alerts).order_by(alerts.c.detected_at.desc(), alerts.c.alert_id).limit(limit)
+    """Stored alerts newest first (by detection time), with delivery (as `delivery_state`
+    derives it) and acknowledgement; optionally of one trial, one patient (with
+    `trial_id`), only open or only acknowledged."""
+    stmt = with_delivery(select(alerts))
+    stmt = stmt.order_by(alerts.c.detected_at.desc(), alerts.c.alert_id).limit(limit)
     if trial_id is not None:
         stmt = stmt.where(alerts.c.trial_id == trial_id)
     if patient_id is not None:
@@ -89,7 +46,17 @@ def list_alerts(
         ack = alerts.c.acknowledged_at
         stmt = stmt.where(ack.is_not(None) if acknowledged else ack.is_(None))
     with engine.connect() as conn:
-        return [_json(row) for row in conn.execute(stmt).mappings()]
+        return [_alert_json(row) for row in conn.execute(stmt).mappings()]
+
+
+def _alert_json(row: RowMapping) -> dict[str, Any]:
+    """A row of `with_delivery(select(alerts))`: the alert with its delivery state in place
+    of the tallies, times in RFC 3339 (UTC)."""
+    alert = {k: v for k, v in row.items() if k not in TALLIES}
+    for name in _TIMES:
+        if alert.get(name) is not None:
+            alert[name] = utc(alert[name]).isoformat()
+    return alert | delivery_of(row)
 
 
 def open_alert_counts(engine: Engine) -> dict[tuple[str, str], int]:
@@ -120,10 +87,11 @@ def acknowledge_alert(
     subject = f"alert:{alert_id}"
     with engine.begin() as conn:
         acknowledged = conn.execute(acknowledge).rowcount == 1
-        row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+        shown = with_delivery(select(alerts)).where(alerts.c.alert_id == alert_id)
+        row = conn.execute(shown).mappings().first()
         if row is None:
             raise AlertNotFound("no alert with that id")
-        alert = _json(row)
+        alert = _alert_json(row)
         details: dict[str, Any] = {"note": note, "alert": {k: alert[k] for k in _SHOWN}}
         if not acknowledged:  # who was first, and when
             details |= {k: alert[k] for k in ("acknowledged_by", "acknowledged_at")}

@@ -11,7 +11,7 @@ leaves the row due again when its lease ends: at-least-once, never lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,19 +45,28 @@ def _insert(conn: Connection):
     return dialect.insert(_D)
 
 
-def enqueue_new(engine: Engine, sink: str, severities: Iterable[str], now: datetime) -> int:
-    """First notification rows for the alerts of `severities` the sink has none for."""
-    known = exists().where(_D.c.alert_id == _A.c.alert_id, _D.c.sink == sink)
-    rows = select(
-        _A.c.alert_id,
-        literal(sink, String),
-        literal(0, Integer),
-        literal(now, Utc),
-        literal(now, Utc),
-    ).where(_A.c.severity.in_(sorted(severities)), ~known)
+def enqueue_new(engine: Engine, routes: Mapping[str, Iterable[str]], now: datetime) -> int:
+    """First notification rows for the alerts each sink (-> its severities) has none for.
+
+    Every sink's rows in one transaction: an alert's first notification has all the rows
+    it is due as soon as it has one, which its delivery state reads (delivery_state.py).
+    Every dispatcher loop runs this; in key order, concurrent ones wait, never deadlock.
+    """
+    added = 0
     with engine.begin() as conn:
-        stmt = _insert(conn).from_select(_NEW_ROW, rows).on_conflict_do_nothing()
-        return conn.execute(stmt).rowcount
+        for sink, severities in sorted(routes.items()):
+            known = exists().where(_D.c.alert_id == _A.c.alert_id, _D.c.sink == sink)
+            rows = select(
+                _A.c.alert_id,
+                literal(sink, String),
+                literal(0, Integer),
+                literal(now, Utc),
+                literal(now, Utc),
+            ).where(_A.c.severity.in_(sorted(severities)), ~known)
+            rows = rows.order_by(_A.c.alert_id)
+            stmt = _insert(conn).from_select(_NEW_ROW, rows).on_conflict_do_nothing()
+            added += conn.execute(stmt).rowcount
+    return added
 
 
 def enqueue_renotifications(engine: Engine, sink: str, cutoff: datetime, now: datetime) -> int:

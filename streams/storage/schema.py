@@ -83,18 +83,17 @@ alerts = Table(
     Column("detected_at", Utc, nullable=False),
     Column("source_event_id", String(128), nullable=False),
     Column("message", Text, nullable=False),
-    Column("delivery_status", String(16), nullable=False, server_default="pending"),
-    Column("delivered_at", Utc, nullable=True),
     Column("acknowledged_by", String(128), nullable=True),
     Column("acknowledged_at", Utc, nullable=True),
     Column("ack_note", Text, nullable=True),
-    CheckConstraint("delivery_status IN ('pending', 'delivered', 'failed')", name="delivery"),
     Index(None, "trial_id", "detected_at"),
 )
 
 # The delivery outbox (migration 0002): one row per alert, sink and notification (0 the
 # first, 1.. the re-notifications of an unacknowledged critical alert). The primary key
-# makes each of them happen once however many dispatchers run.
+# makes each of them happen once however many dispatchers run. It is the one record of
+# delivery: an alert's state is derived from it when read (delivery_state.py; migration
+# 0005 dropped the alerts' own copy, which nothing kept in step).
 alert_deliveries = Table(
     "alert_deliveries",
     metadata,

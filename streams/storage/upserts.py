@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cartwatch.alerts.model import AlertRaised
@@ -18,7 +18,6 @@ from cartwatch.streams.storage import schema
 from cartwatch.streams.storage.engine import utc
 from cartwatch.streams.storage.items import (
     AdverseEventReport,
-    AlertDelivery,
     DeadLetter,
     PatientSnapshot,
     StorageItem,
@@ -30,7 +29,6 @@ def write_batch(conn: Connection, items: Iterable[StorageItem]) -> None:
     by_kind: dict[type, list] = {}
     for item in items:
         by_kind.setdefault(type(item), []).append(item)
-    # Alerts before deliveries: a delivery updates the row its alert inserts.
     for kind, write in _WRITERS:
         if by_kind.get(kind):
             write(conn, by_kind[kind])
@@ -120,17 +118,6 @@ def _alerts(conn: Connection, items: list[AlertRaised]) -> None:
     conn.execute(stmt, rows)
 
 
-def _deliveries(conn: Connection, items: list[AlertDelivery]) -> None:
-    table = schema.alerts
-    for d in items:
-        stmt = (
-            update(table)
-            .where(table.c.alert_id == d.alert_id, table.c.delivery_status != "delivered")
-            .values(delivery_status=d.status, delivered_at=utc(d.at))
-        )
-        conn.execute(stmt)
-
-
 def _dead_letters(conn: Connection, items: list[DeadLetter]) -> None:
     rows = [
         {
@@ -156,5 +143,4 @@ _WRITERS: list[tuple[type, Callable]] = [
     (AdverseEventReport, _ae_reports),
     (DeadLetter, _dead_letters),
     (AlertRaised, _alerts),
-    (AlertDelivery, _deliveries),
 ]

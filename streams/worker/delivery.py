@@ -4,7 +4,8 @@ The `alerts` table is the outbox: the worker stores every raised alert there, an
 dispatcher, a background asyncio task per sink, polls it, delivers each alert to every
 sink routed for its severity, retries a failure with capped exponential backoff (state in
 `alert_deliveries`, so a restart carries on where the last run stopped) and re-notifies a
-critical alert nobody acknowledged. Database calls run in threads and every sink has a
+critical alert nobody acknowledged. An alert's delivery state is read from those rows
+(storage/delivery_state.py). Database calls run in threads and every sink has a
 timeout, so neither a dead receiver nor a slow database holds up stream processing, nor
 one sink another. Logs carry sink names, counts and error classes: never an alert id,
 which holds a patient id.
@@ -50,6 +51,7 @@ class AlertDispatcher:
         batch_size: int = 50,
     ) -> None:
         self.engine, self.routing = engine, routing
+        self._severities = {r.sink.name: r.severities for r in routing.routes}
         self._renotify_after = timedelta(seconds=renotify_after_s)
         self._interval_s = interval_s
         self._first_backoff_s, self._max_backoff_s = first_backoff_s, max_backoff_s
@@ -97,7 +99,8 @@ class AlertDispatcher:
         """One pass for one sink: enqueue new and due re-notifications, deliver what is due."""
         at = now()
         sink = route.sink.name
-        await asyncio.to_thread(outbox.enqueue_new, self.engine, sink, route.severities, at)
+        # Every sink's first notifications at once, whichever loop runs first (outbox.py)
+        await asyncio.to_thread(outbox.enqueue_new, self.engine, self._severities, at)
         if "critical" in route.severities:
             cutoff = at - self._renotify_after
             await asyncio.to_thread(outbox.enqueue_renotifications, self.engine, sink, cutoff, at)

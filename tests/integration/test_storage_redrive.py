@@ -18,10 +18,10 @@ from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.streams.cli.main import build_parser, main, settings_from
 from cartwatch.streams.cli.storage import run_dlq
 from cartwatch.streams.storage.audit import DEAD_LETTER_REDRIVEN, list_audit
+from cartwatch.streams.storage.dead_letters import dead_letter_page, get_dead_letter
 from cartwatch.streams.storage.engine import make_engine
 from cartwatch.streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
 from cartwatch.streams.storage.migrate import upgrade
-from cartwatch.streams.storage.operations import get_dead_letter, list_dead_letters
 from cartwatch.streams.storage.redrive import redrive_dead_letter
 from cartwatch.streams.storage.upserts import write_batch
 from tests.integration.conftest import create_topics
@@ -67,7 +67,8 @@ def stored(engine: Engine) -> tuple[int, str]:
     offset = uuid.uuid4().int % 10**12  # source coordinates no other test uses
     with engine.begin() as conn:
         write_batch(conn, [dead_letter(f"{PREFIX}.labs", offset, _lab(t, "pg/dl"))])
-    (row,) = [d for d in list_dead_letters(engine) if d["value"] == _lab(t, "pg/dl").decode()]
+    listed = dead_letter_page(engine, limit=1000).dead_letters
+    (row,) = [d for d in listed if d["value"] == _lab(t, "pg/dl").decode()]
     return row["id"], t
 
 
@@ -140,7 +141,8 @@ def test_a_tombstone_is_kept_as_one_and_re_driven_only_corrected(engine) -> None
     t, offset = trial(), uuid.uuid4().int % 10**12
     with engine.begin() as conn:
         write_batch(conn, [dead_letter(f"{PREFIX}.labs", offset, None)])
-    (row,) = [d for d in list_dead_letters(engine) if d["source_offset"] == offset]
+    listed = dead_letter_page(engine, limit=1000).dead_letters
+    (row,) = [d for d in listed if d["source_offset"] == offset]
     assert (row["value"], row.get("value_base64")) == (None, None)
     send = Sent()
     with pytest.raises(InvalidCorrection) as refused:

@@ -21,10 +21,12 @@ from cartwatch.streams.storage.audit import (
     list_audit,
     record_configuration,
 )
-from cartwatch.streams.storage.engine import utc
+from cartwatch.streams.storage.dead_letters import dead_letter_page
+from cartwatch.streams.storage.engine import now, utc
 from cartwatch.streams.storage.errors import AlertAlreadyAcknowledged, AlertNotFound
-from cartwatch.streams.storage.items import AdverseEventReport, AlertDelivery
-from cartwatch.streams.storage.operations import acknowledge_alert, list_alerts, list_dead_letters
+from cartwatch.streams.storage.items import AdverseEventReport
+from cartwatch.streams.storage.operations import acknowledge_alert, list_alerts
+from cartwatch.streams.storage.outbox import claim_due, enqueue_new, mark_delivered
 from cartwatch.streams.storage.schema import adverse_event_reports, audit_log, patient_snapshots
 from cartwatch.streams.storage.upserts import write_batch
 from cartwatch.streams.worker.settings import Settings
@@ -84,7 +86,8 @@ def test_the_same_batch_written_twice_leaves_the_same_rows(engine: Engine) -> No
     )
     assert list_alerts(engine, trial_id=t) == first_alerts
     assert len(first_alerts) == 1 and len(first[0]) == 2 and len(first[1]) == 1
-    assert [d["source_offset"] for d in list_dead_letters(engine) if t in d["source_topic"]] == [7]
+    listed = dead_letter_page(engine, limit=1000).dead_letters
+    assert [d["source_offset"] for d in listed if t in d["source_topic"]] == [7]
 
 
 def test_duplicates_inside_one_batch_make_one_row_each(engine: Engine) -> None:
@@ -126,7 +129,12 @@ def test_a_newer_snapshot_replaces_the_stored_one(engine: Engine) -> None:
 def test_a_re_raised_alert_keeps_its_delivery_and_acknowledgement(engine: Engine) -> None:
     t = trial()
     raised = alert(t, "P1", level=3)
-    _write(engine, [raised, AlertDelivery(raised.alert_id)])
+    _write(engine, [raised])
+    enqueue_new(engine, {"webhook": ["critical"]}, now())
+    (claimed,) = [
+        c for c in claim_due(engine, "webhook", now(), now(), 100) if c.alert_id == raised.alert_id
+    ]
+    mark_delivered(engine, claimed, now())
     acknowledge_alert(engine, raised.alert_id, actor="dr.safety", note="tocilizumab given")
     _write(engine, [raised])  # redelivered after a restart
     (stored,) = list_alerts(engine, trial_id=t)

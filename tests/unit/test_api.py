@@ -152,6 +152,11 @@ def test_alerts_are_newest_first_and_filter_by_trial():
     assert json.loads(_call("/alerts?trial_id=OTHER")[1])["alerts"] == []
 
 
+def test_alerts_without_a_database_say_nothing_of_their_delivery():
+    alerts = json.loads(_call("/alerts")[1])["alerts"]
+    assert alerts and {(a["delivery_status"], a["delivered_at"]) for a in alerts} == {(None, None)}
+
+
 def test_with_a_token_every_endpoint_but_healthz_and_metrics_answers_401_without_it():
     for path in ("/trials", "/alerts", "/trials/CART19-ALL-01/report"):
         assert _call(path, token="s3cret")[0] == 401

@@ -56,8 +56,33 @@ def test_bad_input_is_invalid_with_its_reasons_and_never_raises():
         handled = pipeline.handle(raw)
         assert handled.outcome == "invalid"
         assert handled.reasons
-        assert handled.event_type == "unknown"
     assert records == {}
+
+
+def test_an_invalid_message_counts_under_the_known_type_its_json_names():
+    pipeline, _ = _pipeline()
+    lab = _raw(event_id="x", type="lab")  # no analyte, value, unit, time
+    assert pipeline.handle(lab).event_type == "lab"
+    # on another type's topic too: the message says what it is, the topic where it went
+    assert pipeline.handle(lab, expected_type="infusion").event_type == "lab"
+    assert pipeline.handle(_infusion(), expected_type="lab").event_type == "infusion"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        None,  # a tombstone
+        _raw(event_id="x", type="Lab"),  # not one of the five
+        _raw(event_id="x", type="x" * 10_000),
+        _raw(event_id="x", type=["lab"]),
+        _raw(event_id="x"),
+    ],
+)
+def test_an_invalid_message_naming_no_known_type_counts_under_its_topics_type(raw):
+    pipeline, _ = _pipeline()
+    assert pipeline.handle(raw, expected_type="observation").event_type == "observation"
+    assert pipeline.handle(raw).event_type == "unknown"  # no topic (a file line)
 
 
 def test_an_event_on_another_types_topic_is_invalid():
