@@ -151,9 +151,13 @@ def _escalate_and_acknowledge(worker: WorkerProcess, prometheus: Daemon, trial_i
     firing = f'ALERTS{{alertname="{ESCALATION}", alertstate="firing", trial_id="{trial_id}"}}'
     open_critical = f'max(cartwatch_alerts_open{{trial_id="{trial_id}", severity="critical"}})'
     _wait(lambda: instant(prometheus, firing), 90, worker.log_tail)
-    (open_while_firing,) = _values(prometheus, open_critical)
     raised = worker.api.json(f"/alerts?trial_id={trial_id}")["alerts"]
     critical = [a["alert_id"] for a in raised if a["severity"] == "critical"]
+    # The rule may fire on the first critical alerts, before the last are stored and counted.
+    every = [float(len(critical))]
+    _wait(lambda: _values(prometheus, open_critical) == every, 60, worker.log_tail)
+    (open_while_firing,) = _values(prometheus, open_critical)
+    assert instant(prometheus, firing)  # still firing: nothing was acknowledged yet
     answers = {
         worker.api.post_json(f"/alerts/{quote(alert_id)}/ack", ACKNOWLEDGEMENT)[0]
         for alert_id in critical
