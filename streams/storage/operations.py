@@ -41,7 +41,8 @@ def _json(row: RowMapping, binary: tuple[str, ...] = ()) -> dict[str, Any]:
     for name in _TIMES:
         if out.get(name) is not None:
             out[name] = utc(out[name]).isoformat()
-    for name in binary:  # the text for reading, base64 for the exact bytes
+    for name in binary:  # the text for reading, base64 for the exact bytes (null: null)
+        out[f"{name}_base64"] = None
         if out[name] is not None:
             raw = bytes(out[name])
             out[name] = raw.decode("utf-8", errors="replace")
