@@ -26,12 +26,15 @@ from cartwatch.streams.http.credentials import (
 from cartwatch.streams.http.desk import add_desk_routes, is_desk_path
 from cartwatch.streams.http.errors import IdentityUnavailable, NotAuthenticated
 from cartwatch.streams.http.identity import Authenticator
+from cartwatch.streams.http.openapi import openapi_document
 from cartwatch.streams.worker.metrics import Metrics
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+# Open to anyone: liveness, metrics (no patient identifier in them) and the API's own
+# description (no patient data; a client reads it before it has a token).
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
 
 
 class StateView(Protocol):
@@ -206,13 +209,19 @@ def build_api(
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:
-        ok = view.is_consuming()
-        return web.json_response({"consuming": ok}, status=200 if ok else 503)
+        if view.is_consuming():
+            return web.json_response({"consuming": True})
+        reason = "not consuming: partitions not assigned yet, or rebalancing, or restoring"
+        return web.json_response({"consuming": False, "error": reason}, status=503)
 
     @routes.get("/metrics")
     async def prometheus(request: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @routes.get("/openapi.json")
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
 
     @routes.get("/trials")
     async def trials(request: web.Request) -> web.Response:
