@@ -177,7 +177,18 @@ async def _acknowledgement_note(request: web.Request) -> str | None:
         raise _bad_request('"note" must be a string')
     if note is not None and "\x00" in note:  # the database stores no NUL
         raise _bad_request('"note" must not contain the NUL character')
+    if note is not None and not _is_text(note):  # JSON can escape half a pair: "\ud800"
+        raise _bad_request('"note" must be text: it holds a lone surrogate')
     return note
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` encodes as UTF-8 (no lone surrogate), as the database needs."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _limit(request: web.Request, default: int = 100, most: int = 1000) -> int:

@@ -149,7 +149,7 @@ API_OPERATIONS = (
         "alerts",
         {
             200: Response("Acknowledged: the alert as stored", StoredAlert),
-            400: Response("The body is not a JSON object with a string `note` (no NUL)"),
+            400: Response("The body is not a JSON object whose `note` is text without NUL"),
             404: Response("No such alert"),
             409: Response(
                 "Acknowledged before: the first acknowledgement stands", AlreadyAcknowledged
