@@ -48,3 +48,18 @@ def test_an_origin_that_is_no_url_is_another_site_on_the_api_and_the_desk(header
         status, media, body = _post(path, dict(header))
         assert (status, media) == (403, "text/html"), path
         assert "not sent from a page of this safety desk" in body
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded; charset=no-such-charset",
+        "multipart/form-data; boundary=nowhere",  # a body without the boundary
+    ],
+)
+def test_a_desk_form_that_cannot_be_read_is_a_400_page(content_type: str):
+    for path in ("/desk/alerts/T:P:crs_grade:2/ack", "/desk/sign-in"):
+        headers = {"Content-Type": content_type}
+        status, media, body = _post(path, headers, b"note=seen&token=x", own_origin=True)
+        assert (status, media) == (400, "text/html"), path
+        assert "The form could not be read" in body

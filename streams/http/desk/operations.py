@@ -59,7 +59,11 @@ DESK_OPERATIONS = (
         "desk",
         {
             303: Response("Acknowledged: back to `back` (a desk path) or the inbox", None),
-            400: Response(f"The note is over {NOTE_MAX} characters or holds a NUL", HTML),
+            400: Response(
+                f"The note is over {NOTE_MAX} characters or holds a NUL, or the form could "
+                "not be read",
+                HTML,
+            ),
             403: Response("Not a physician, or the form came from another site", HTML),
             404: Response("No such alert", HTML),
             409: Response("Acknowledged before", HTML),
@@ -85,6 +89,7 @@ DESK_OPERATIONS = (
         "desk",
         {
             303: Response("Signed in: to the page asked for before, or the inbox", None),
+            400: Response("The form could not be read", HTML),
             401: Response("The token was not recognised", HTML),
             403: OTHER_SITE,
             503: Response("Sign-in is not configured, or accounts cannot be checked", HTML),
