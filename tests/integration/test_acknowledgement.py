@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
+from cartwatch.streams.http.schemas import AlreadyAcknowledged, StoredAlert
 from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGE_REFUSED,
     ALERT_ACKNOWLEDGED,
@@ -81,6 +82,8 @@ def test_the_acknowledger_is_the_tokens_subject_and_a_second_ack_is_409_both_aud
     assert first_status == 200
     assert (first["acknowledged_by"], first["ack_note"]) == ("dr.ada", "seen")
     assert second_status == 409
+    StoredAlert.model_validate(first)  # as /openapi.json describes them
+    AlreadyAcknowledged.model_validate(second)
     assert second == {
         "error": f"already acknowledged by dr.ada at {first['acknowledged_at']}",
         "acknowledged_by": "dr.ada",

@@ -17,6 +17,7 @@ from cartwatch.alerts.pipeline import Pipeline
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.streams.cli.main import build_parser, main, settings_from
 from cartwatch.streams.cli.storage import run_dlq
+from cartwatch.streams.http.schemas import DeadLetters
 from cartwatch.streams.storage.audit import DEAD_LETTER_REDRIVEN, list_audit
 from cartwatch.streams.storage.engine import make_engine
 from cartwatch.streams.storage.errors import AlreadyRedriven, DeadLetterNotFound, InvalidCorrection
@@ -142,6 +143,7 @@ def test_a_tombstone_is_kept_as_one_and_re_driven_only_corrected(engine) -> None
         write_batch(conn, [dead_letter(f"{PREFIX}.labs", offset, None)])
     (row,) = [d for d in list_dead_letters(engine) if d["source_offset"] == offset]
     assert (row["value"], row["value_base64"]) == (None, None)  # both keys, both null
+    DeadLetters.model_validate({"dead_letters": list_dead_letters(engine)})  # as documented
     send = Sent()
     with pytest.raises(InvalidCorrection) as refused:
         _redrive(engine, row["id"], send)
