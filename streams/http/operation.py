@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cartwatch.streams.http.schemas import ErrorAnswer, RoleMissing
+from cartwatch.streams.http.schemas import ErrorAnswer, Role, RoleMissing
 
 JSON = "application/json"
 HTML = "text/html"
-Answer = type[BaseModel] | str  # a JSON model, or a media type whose body is a plain string
+Body = type[BaseModel] | str  # a JSON model, or a media type whose body is a plain string
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Response:
     """One status of an operation: what it means and what its body holds."""
 
     description: str
-    body: Answer | None = ErrorAnswer
+    body: Body | None = ErrorAnswer
     headers: dict[str, str] = field(default_factory=dict)  # name -> description
     links: dict[str, Any] = field(default_factory=dict)
 
@@ -54,7 +54,7 @@ class Operation:
     summary: str
     tag: str
     responses: dict[int, Response]
-    role: str | None = "viewer"
+    role: Role | None = "viewer"
     parameters: tuple[Parameter, ...] = ()
     body: type[BaseModel] | None = None  # a JSON request body (optional)
     form: dict[str, Any] | None = None  # an HTML form's fields, as a JSON Schema

@@ -16,7 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from cartwatch.alerts.model import AlertRaised, Severity
 
-Role = Literal["viewer", "physician", "data-manager", "admin"]
+Role = Literal["viewer", "physician", "data-manager", "admin"]  # identity.ROLES (a test checks)
 
 
 def _absent_when_unset(schema: dict[str, Any]) -> None:

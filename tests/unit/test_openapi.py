@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,8 +14,9 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, SecretStr
 
 from cartwatch.streams.http.api import build_api
-from cartwatch.streams.http.identity import Authenticator, ServiceAccount
+from cartwatch.streams.http.identity import ROLES, Authenticator, ServiceAccount
 from cartwatch.streams.http.openapi import openapi_document, operations
+from cartwatch.streams.http.schemas import Role
 from cartwatch.streams.worker.metrics import Metrics
 from tests.unit.api_support import ExampleView
 
@@ -154,6 +155,10 @@ def test_each_error_is_exactly_what_its_model_says(path, headers, status, operat
     answer, content_type, body = _get(path, headers)
     assert (answer, content_type) == (status, "application/json")
     assert _model(operation_id, status).model_validate(body)
+
+
+def test_the_documents_roles_are_the_roles_identity_knows():
+    assert get_args(Role) == ROLES
 
 
 def test_a_403_names_the_role_the_operation_needs():
