@@ -28,13 +28,16 @@ from cartwatch.streams.http.dead_letters import dead_letter_routes
 from cartwatch.streams.http.desk import add_desk_routes, is_desk_path
 from cartwatch.streams.http.errors import IdentityUnavailable, NotAuthenticated
 from cartwatch.streams.http.identity import Authenticator
+from cartwatch.streams.http.openapi import openapi_document
 from cartwatch.streams.worker.metrics import Metrics
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
-OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+# Open to anyone: liveness, metrics (no patient identifier in them) and the API's own
+# description (no patient data; a client reads it before it has a token).
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
 
 
 class StateView(Protocol):
@@ -177,7 +180,18 @@ async def _acknowledgement_note(request: web.Request) -> str | None:
         raise _bad_request('"note" must be a string')
     if note is not None and "\x00" in note:  # the database stores no NUL
         raise _bad_request('"note" must not contain the NUL character')
+    if note is not None and not _is_text(note):  # JSON can escape half a pair: "\ud800"
+        raise _bad_request('"note" must be text: it holds a lone surrogate')
     return note
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` encodes as UTF-8 (no lone surrogate), as the database needs."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _UNKNOWN = {"delivery_status": None, "delivered_at": None}
@@ -224,13 +238,19 @@ def build_api(
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:
-        ok = view.is_consuming()
-        return web.json_response({"consuming": ok}, status=200 if ok else 503)
+        if view.is_consuming():
+            return web.json_response({"consuming": True})
+        reason = "not consuming: partitions not assigned yet, or rebalancing, or restoring"
+        return web.json_response({"consuming": False, "error": reason}, status=503)
 
     @routes.get("/metrics")
     async def prometheus(request: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @routes.get("/openapi.json")
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
 
     @routes.get("/trials")
     async def trials(request: web.Request) -> web.Response:

@@ -39,7 +39,10 @@ def by_cookie(request: web.Request) -> bool:
 
 def origin_of(url: str) -> str | None:
     """`scheme://host[:port]` of an absolute URL, lower-case; None for anything else."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[" and the like: a header that is no URL
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()

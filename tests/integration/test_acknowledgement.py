@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
+from cartwatch.streams.http.schemas import AlreadyAcknowledged, StoredAlert
 from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGE_REFUSED,
     ALERT_ACKNOWLEDGED,
@@ -81,6 +82,8 @@ def test_the_acknowledger_is_the_tokens_subject_and_a_second_ack_is_409_both_aud
     assert first_status == 200
     assert (first["acknowledged_by"], first["ack_note"]) == ("dr.ada", "seen")
     assert second_status == 409
+    StoredAlert.model_validate(first)  # as /openapi.json describes them
+    AlreadyAcknowledged.model_validate(second)
     assert second == {
         "error": f"already acknowledged by dr.ada at {first['acknowledged_at']}",
         "acknowledged_by": "dr.ada",
@@ -137,6 +140,8 @@ def test_only_a_physician_acknowledges_and_only_a_data_manager_sees_dead_letters
         (b'["a list"]', {}, "the body must be a JSON object"),
         (b'{"note": 7}', {}, '"note" must be a string'),
         (json.dumps({"note": "a\x00b"}).encode(), {}, '"note" must not contain the NUL character'),
+        # JSON may escape half a surrogate pair; Python reads it, no database stores it
+        (b'{"note": "\\ud800"}', {}, '"note" must be text: it holds a lone surrogate'),
     ],
 )
 def test_an_unusable_ack_body_is_a_400_with_a_reason(

@@ -43,6 +43,7 @@ def test_a_form_passes_only_from_this_origin_or_the_desks_public_one():
     assert same_origin(request({"Referer": "http://desk.test:6066/desk/x"}, "POST"))
     assert not same_origin(request({"Origin": "http://evil.test"}, "POST"))
     assert not same_origin(request({"Origin": "null"}, "POST"))
+    assert not same_origin(request({"Origin": "http://[::1"}, "POST"))  # no URL at all
     assert not same_origin(request(method="POST"))
     public = "https://cartwatch.example.org"
     assert same_origin(request({"Origin": public}, "POST"), public)

@@ -2,12 +2,15 @@
 
 No identity: the pages redirect to the sign-in page (no patient data, no patient id, not
 even in the redirect: where to return to waits in a cookie, not in a query string). An
-identity without the role: a readable 403 page. A form posted from another site: 403.
+identity without the role: a readable 403 page. A form posted from another site: 403; one
+whose body cannot be read: 400.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
 
 from cartwatch.alerts.sinks.links import DESK_PATH
 from cartwatch.streams.http.credentials import IDENTITY, same_origin
@@ -84,6 +87,15 @@ def from_this_desk(request: web.Request) -> None:
             text="This form was not sent from a page of this safety desk, so it was refused. "
             "Open the desk and try again."
         )
+
+
+async def form_of(request: web.Request) -> MultiDictProxy[str | bytes | FileField]:
+    """The posted form; 400 when its body cannot be read (an unknown charset, a multipart
+    body without its boundary): a request no page of the desk sends."""
+    try:
+        return await request.post()
+    except (LookupError, ValueError):  # UnicodeDecodeError too
+        raise web.HTTPBadRequest(text="The form could not be read.") from None
 
 
 def local_path(path: str | None) -> str | None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from cartwatch.alerts.sinks.links import DESK_PATH
 from cartwatch.streams.http.desk.context import Desk, desk_of
 from cartwatch.streams.http.desk.guard import (
+    form_of,
     from_this_desk,
     identity_of,
     local_path,
@@ -97,7 +98,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     from_this_desk(request)
     identity = physician(request)
     desk = desk_of(request)
-    form = await request.post()
+    form = await form_of(request)
     note = str(form.get("note", "")).strip()
     alert_id = request.match_info["alert_id"]
     if len(note) > NOTE_MAX or "\x00" in note or "\x00" in alert_id:

@@ -11,6 +11,7 @@ from cartwatch.streams.http.desk.context import desk_of
 from cartwatch.streams.http.desk.guard import (
     NEXT_COOKIE,
     SIGN_IN_PATH,
+    form_of,
     from_this_desk,
     identity_of,
     local_path,
@@ -48,7 +49,7 @@ async def sign_in(request: web.Request) -> web.Response:
     """Check the token; on success set the session cookie and go where the person was going."""
     from_this_desk(request)
     authenticator = desk_of(request).authenticator
-    token = str((await request.post()).get("token", "")).strip()
+    token = str((await form_of(request)).get("token", "")).strip()
     if not await authenticator.configured():
         return await _page(request, 503, "Sign-in is not configured on this worker.")
     usable = 0 < len(token) <= TOKEN_MAX and token.isprintable() and " " not in token
