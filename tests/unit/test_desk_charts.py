@@ -5,10 +5,10 @@ from __future__ import annotations
 from cartwatch.models.course import patient_course
 from cartwatch.models.dlt import boundary_report
 from cartwatch.models.stopping import StoppingConfig
-from cartwatch.streams.http.desk.charts.course import course_chart
-from cartwatch.streams.http.desk.charts.panels import AlertMark
-from cartwatch.streams.http.desk.charts.safety import boundary_chart, grade_bars
-from cartwatch.streams.http.desk.charts.survival import km_chart
+from cartwatch.streams.charts.course import course_chart
+from cartwatch.streams.charts.panels import AlertMark
+from cartwatch.streams.charts.safety import boundary_chart, grade_bars
+from cartwatch.streams.charts.survival import km_chart
 from tests.unit.builders import at, crs, epoch, infusion, lab, observation, record_of
 
 
