@@ -60,7 +60,7 @@ class DmcFigures:
     deaths: list[Death]
     alerts: list[AlertLine]
     n_alerts: int
-    boundary: dict
+    boundary: dict  # `boundary_report`, with the DLT definition's grade and window
 
 
 def dmc_figures(
@@ -96,7 +96,8 @@ def dmc_figures(
         deaths=deaths(cut, as_of),
         alerts=alert_lines(shown),
         n_alerts=len(shown),
-        boundary=boundary_report(cut, stopping, as_of),
+        boundary=boundary_report(cut, stopping, as_of)
+        | {"dlt_min_grade": stopping.dlt_min_grade, "dlt_window_days": stopping.dlt_window_days},
     )
 
 

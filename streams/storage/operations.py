@@ -1,4 +1,5 @@
-"""What the HTTP API and the operator commands read and change: dead letters and alerts.
+"""What the HTTP API and the operator commands read and change: dead letters, alerts, and a
+trial's patient records for its reports.
 
 Every function takes an engine and returns JSON-ready dicts (times in RFC 3339, UTC).
 """
@@ -6,10 +7,12 @@ Every function takes an engine and returns JSON-ready dicts (times in RFC 3339, 
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, func, select, update
 
+from cartwatch.models.patient import PatientRecord
 from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGE_REFUSED,
     ALERT_ACKNOWLEDGED,
@@ -21,7 +24,7 @@ from cartwatch.streams.storage.errors import (
     AlertNotFound,
     DeadLetterNotFound,
 )
-from cartwatch.streams.storage.schema import alerts, dead_letters
+from cartwatch.streams.storage.schema import alerts, dead_letters, patient_snapshots
 
 _TIMES = (
     "received_at",
@@ -132,3 +135,26 @@ def acknowledge_alert(
     if not acknowledged:  # raised after the commit: the refusal stays in the audit log
         raise AlertAlreadyAcknowledged(alert["acknowledged_by"], alert["acknowledged_at"])
     return alert
+
+
+def trial_records(engine: Engine, trial_id: str) -> list[PatientRecord]:
+    """Every stored patient record of the trial (its latest snapshot), by patient id."""
+    stmt = (
+        select(patient_snapshots.c.record)
+        .where(patient_snapshots.c.trial_id == trial_id)
+        .order_by(patient_snapshots.c.patient_id)
+    )
+    with engine.connect() as conn:
+        return [PatientRecord.from_dict(record) for (record,) in conn.execute(stmt)]
+
+
+def trial_alerts(engine: Engine, trial_id: str, *, until: datetime) -> list[dict[str, Any]]:
+    """The trial's alerts triggered at or before `until`, in the order they were triggered,
+    with their acknowledgements as stored."""
+    stmt = (
+        select(alerts)
+        .where(alerts.c.trial_id == trial_id, alerts.c.triggered_at <= until)
+        .order_by(alerts.c.triggered_at, alerts.c.alert_id)
+    )
+    with engine.connect() as conn:
+        return [_json(row) for row in conn.execute(stmt).mappings()]
