@@ -61,7 +61,7 @@ def cover(figures: DmcFigures, meta: ReportMeta) -> list[Flowable]:
     print_ = figures.fingerprint
     rows = [
         ["Trial", Paragraph(escape(figures.trial_id), CELL)],
-        ["Data cut (as of)", f"{meta.as_of_text}  ({fmt.instant(figures.as_of)})"],
+        ["Data cut (as of)", f"{meta.as_of_text} ({fmt.instant(figures.as_of)})"],
         ["Generated", meta.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")],
         ["cartwatch version", meta.version],
         ["Source", Paragraph(escape(meta.source), CELL)],
