@@ -1,9 +1,9 @@
 """SDTM-shaped datasets of one trial as of a data cut: DM, EX, LB, AE, RS, DS.
 
 Built from the records cut at `as_of` (the same as every figure), and, when the source is
-an events file, from the accepted events themselves for what a record does not keep (an
-infusion's product, dose and lot; a lab's result as sent, and the analytes the definitions
-do not read). Pure: `streams/reports/datasets.py` writes them.
+an events file, from the accepted events and the bytes they came as, for what a record does
+not keep (an infusion's product, dose and lot; a lab's result and unit as sent, and the
+analytes the definitions do not read). Pure: `streams/reports/datasets.py` writes them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from cartwatch.models.sdtm.variables import VARIABLES, Variable, define_rows
 
 __all__ = ["VARIABLES", "Datasets", "Variable", "define_rows", "trial_datasets"]
 
+# An accepted event and the bytes it came as (`cartwatch.alerts.replay.Accepted`).
+Sent = tuple[Event, bytes]
+
 
 @dataclass(frozen=True, slots=True)
 class Datasets:
@@ -34,18 +37,18 @@ def trial_datasets(
     trial_id: str,
     records: Iterable[PatientRecord],
     as_of: float,
-    events: Iterable[Event] | None = None,
+    events: Iterable[Sent] | None = None,
 ) -> Datasets | None:
     """The trial's datasets as of the cut; None when the trial has no data then."""
     cut = records_as_of((r for r in records if r.trial_id == trial_id), as_of)
     if not cut:
         return None
-    raw: dict[str, list[Event]] | None = None
+    raw: dict[str, list[Sent]] | None = None
     if events is not None:
         raw = {}
-        for event in events:
+        for event, sent in events:
             if event.trial_id == trial_id and event.occurred_at.timestamp() <= as_of:
-                raw.setdefault(event.patient_id, []).append(event)
+                raw.setdefault(event.patient_id, []).append((event, sent))
     tables: dict[str, list[dict]] = {domain: [] for domain in VARIABLES}
     for record in cut:
         mine = None if raw is None else raw.get(record.patient_id, [])
@@ -58,5 +61,5 @@ def trial_datasets(
     return Datasets(trial_id, tables)
 
 
-def _of(events: list[Event] | None, kind: type) -> list | None:
-    return None if events is None else [e for e in events if isinstance(e, kind)]
+def _of(events: list[Sent] | None, kind: type) -> list | None:
+    return None if events is None else [(e, b) for e, b in events if isinstance(e, kind)]

@@ -1,13 +1,16 @@
 """LB (every lab result) and RS (the responses of CONTRACT 2).
 
 LB: with the events (a replayed file) each row holds the result as sent (LBORRES,
-LBORRESU) and its conversion to the contract's canonical unit (LBSTRESN, LBSTRESU) by
-`models/units.py`, the intake's own conversion. With records only (the database), the
+LBORRESU, read from the message's bytes: a decoded event is already canonical) and its
+conversion to the contract's canonical unit (LBSTRESN, LBSTRESU) by `models/units.py`, the
+intake's own conversion. With records only (the database), the
 record keeps the canonical value of the analytes the definitions read: LBORRES is that value
 in the canonical unit (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
+
+import json
 
 from cartwatch.models.events import Lab
 from cartwatch.models.outcomes import MARROW_REMISSION_BELOW, derive_outcome, response_at
@@ -39,7 +42,7 @@ def number_text(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def lb_rows(record: PatientRecord, labs: list[Lab] | None) -> list[dict]:
+def lb_rows(record: PatientRecord, labs: list[tuple[Lab, bytes]] | None) -> list[dict]:
     """One row per lab result, in time order."""
     if labs is None:
         results = [
@@ -48,11 +51,7 @@ def lb_rows(record: PatientRecord, labs: list[Lab] | None) -> list[dict]:
             for t, value in rows
         ]
     else:
-        results = [
-            (e.occurred_at.timestamp(), e.analyte.value, e.value, e.unit,
-             *to_canonical(e.analyte.value, e.value, e.unit), e.loinc)
-            for e in labs
-        ]  # fmt: skip
+        results = [_as_sent(e, raw) for e, raw in labs]
     t0 = reference_start(record)
     rows = []
     for seq, (at, analyte, value, unit, standard, standard_unit, loinc) in enumerate(
@@ -69,6 +68,14 @@ def lb_rows(record: PatientRecord, labs: list[Lab] | None) -> list[dict]:
             }
         )  # fmt: skip
     return rows
+
+
+def _as_sent(lab: Lab, raw: bytes) -> tuple:
+    sent = json.loads(raw)  # accepted: a JSON object with a number `value` and a `unit`
+    value, unit = float(sent["value"]), sent["unit"]
+    standard, standard_unit = to_canonical(lab.analyte.value, value, unit)
+    return (lab.occurred_at.timestamp(), lab.analyte.value, value, unit, standard,
+            standard_unit, lab.loinc)  # fmt: skip
 
 
 def rs_rows(record: PatientRecord, as_of: float) -> list[dict]:

@@ -53,7 +53,7 @@ def dm_row(record: PatientRecord) -> dict:
     }
 
 
-def ex_rows(record: PatientRecord, infusions: list[Infusion] | None) -> list[dict]:
+def ex_rows(record: PatientRecord, infusions: list[tuple[Infusion, bytes]] | None) -> list[dict]:
     """One row per infusion: product, dose and lot from the events when the source has them."""
     t0 = reference_start(record)
     if infusions is None:
@@ -61,7 +61,7 @@ def ex_rows(record: PatientRecord, infusions: list[Infusion] | None) -> list[dic
     else:
         given = sorted(
             (e.occurred_at.timestamp(), e.product, e.dose_cells_per_kg, e.lot or "")
-            for e in infusions
+            for e, _ in infusions
         )
     return [
         base(record, "EX") | {

@@ -8,10 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cartwatch.alerts.replay import replay
+from cartwatch.alerts.replay import Accepted, replay
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.errors import CartwatchError
-from cartwatch.models.events import Event
 from cartwatch.models.patient import PatientRecord
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ class TrialData:
     trial_id: str
     records: list[PatientRecord]
     alerts: list[dict]
-    events: list[Event] | None
+    events: list[Accepted] | None
     source: str
     acknowledgements: bool  # the alerts come with their acknowledgements (a database)
 
@@ -48,7 +47,7 @@ def from_events(
         trial_id,
         records,
         [a.model_dump(mode="json") for a in result.alerts if a.trial_id == trial_id],
-        [e for e in result.events if e.trial_id == trial_id],
+        [a for a in result.events if a.event.trial_id == trial_id],
         f"events file {path.name} ({result.accepted} events accepted)",
         acknowledgements=False,
     )
