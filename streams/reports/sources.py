@@ -42,7 +42,7 @@ def from_events(
         result = replay(fh, as_of, thresholds, keep_events=True)
     records = [r for r in result.records.values() if r.trial_id == trial_id]
     if not records:
-        raise UnknownTrial(f"no patient of trial {trial_id!r} in {path}")
+        raise UnknownTrial(f"no patient of trial {trial_id!r} in {path} by the cut")
     return TrialData(
         trial_id,
         records,
