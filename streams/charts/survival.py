@@ -63,13 +63,17 @@ def draw_km(
     ticks = list(range(0, int(last) + TICK_MONTHS, TICK_MONTHS))
     if median is not None:
         ax.plot([0, median, median], [0.5, 0.5, 0], color=MUTED, lw=0.9, ls="--")
-        right = median > 0.6 * ticks[-1]  # near the right edge: the label goes left of it
+        # Near the right edge the label goes left of the median and under the dashed line
+        # (where a falling curve is not: it is above 0.5 until the median), else right of it
+        # and above the line.
+        right = median > 0.6 * ticks[-1]
         ax.annotate(
             f"median {median:.1f} mo",
             (median, 0.5),
-            xytext=(-6 if right else 6, 6),
+            xytext=(-6, -5) if right else (6, 6),
             textcoords="offset points",
             ha="right" if right else "left",
+            va="top" if right else "baseline",
             fontsize=9,
             color=INK,
         )

@@ -127,7 +127,7 @@ def listings(figures: DmcFigures) -> list[Flowable]:
             SMALL,
         ),
         Paragraph(f"Deaths ({len(figures.deaths)})", H2),
-        table(deaths, [34 * mm, 28 * mm, 20 * mm, 36 * mm, 30 * mm], numeric_from=1)
+        table(deaths, [34 * mm, 28 * mm, 20 * mm, 36 * mm, 30 * mm], numeric_from=1, text_from=3)
         if figures.deaths
         else none,
         PageBreak(),
