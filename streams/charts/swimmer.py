@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -45,17 +46,19 @@ def draw_swimmer(figure: Figure, lanes: Sequence[Lane], *, months: float | None 
 
 
 def _episodes(ax: Axes, lanes: Sequence[Lane]) -> None:
+    # One collection for every episode: a plot call per episode costs ~10 ms of drawing.
+    segments, colours, widths = [], [], []
     for row, lane in enumerate(lanes):
         for episode in lane.episodes:
-            offset = -0.17 if episode.term == "CRS" else 0.17
+            y = row + (-0.17 if episode.term == "CRS" else 0.17)
             end = episode.end if episode.end is not None else EARLY_DAYS
-            colour = to_rgba(SERIES[episode.term], 0.25 + 0.15 * episode.grade)
-            width = 0.8 + 0.35 * episode.grade
-            ax.plot([episode.onset, end], [row + offset] * 2, color=colour, lw=width,
-                     solid_capstyle="butt")  # fmt: skip
+            segments.append([(episode.onset, y), (end, y)])
+            colours.append(to_rgba(SERIES[episode.term], 0.25 + 0.15 * episode.grade))
+            widths.append(0.8 + 0.35 * episode.grade)
             if episode.grade >= 3:
-                ax.text(end + 0.5, row + offset, str(episode.grade), fontsize=4.5,
-                        va="center", color=SERIES[episode.term])  # fmt: skip
+                ax.text(end + 0.5, y, str(episode.grade), fontsize=4.5, va="center",
+                        color=SERIES[episode.term])  # fmt: skip
+    ax.add_collection(LineCollection(segments, colors=colours, linewidths=widths, capstyle="butt"))
     ax.set_xlim(0, EARLY_DAYS)
     ax.set_xticks(range(0, EARLY_DAYS, 14))  # no 42: it would meet the next panel's 0
     ax.set_xlabel("days since infusion", fontsize=8)
@@ -63,15 +66,24 @@ def _episodes(ax: Axes, lanes: Sequence[Lane]) -> None:
 
 
 def _courses(ax: Axes, lanes: Sequence[Lane], months: float | None) -> None:
-    for row, lane in enumerate(lanes):
-        ax.barh(row, lane.months, height=0.62, color=RESPONSE[lane.best_response], lw=0)
-        if lane.remission_at is not None:
-            ax.plot(lane.remission_at, row, "|", color=INK, ms=4, mew=0.9)
-        if lane.relapse_at is not None:
-            ax.plot(lane.relapse_at, row, "o", color=SEVERITY["critical"], ms=3.4, mec="white",
-                    mew=0.4)  # fmt: skip
-        marker, colour, _ = ENDING[lane.ending]
-        ax.plot(lane.months, row, marker, color=colour, ms=3.2, mew=0)
+    rows = range(len(lanes))
+    ax.barh(rows, [lane.months for lane in lanes], height=0.62, lw=0,
+            color=[RESPONSE[lane.best_response] for lane in lanes])  # fmt: skip
+
+    def mark(points: list[tuple[float, int]], marker: str, colour: str, **style: object) -> None:
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker, color=colour, ls="none", **style)  # type: ignore[arg-type]
+
+    remissions = [(lane.remission_at, row) for row, lane in zip(rows, lanes, strict=True)]
+    mark([(x, y) for x, y in remissions if x is not None], "|", INK, ms=4, mew=0.9)
+    relapses = [(lane.relapse_at, row) for row, lane in zip(rows, lanes, strict=True)]
+    mark([(x, y) for x, y in relapses if x is not None], "o", SEVERITY["critical"], ms=3.4,
+         mec="white", mew=0.4)  # fmt: skip
+    for ending, (marker, colour, _) in ENDING.items():
+        ends = [(lane.months, row) for row, lane in zip(rows, lanes, strict=True)]
+        kept = [p for p, lane in zip(ends, lanes, strict=True) if lane.ending == ending]
+        mark(kept, marker, colour, ms=3.2, mew=0)
     span = months if months is not None else max([lane.months for lane in lanes] or [1.0])
     ax.set_xlim(0, span * 1.03)
     ax.set_xticks(range(0, int(span) + 3, 3))
