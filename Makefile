@@ -23,12 +23,15 @@ test: $(STAMP) lint tools
 	$(BIN)/pytest
 
 # Prometheus and Alertmanager (Debian packages) for the deploy/ tests: promtool, amtool;
-# Chromium (Debian's) for the safety desk's browser test, driven by playwright.
+# Chromium (Debian's) for the safety desk's browser test, driven by playwright;
+# poppler-utils (pdftotext, pdftoppm) to read back the DMC report's PDF in its tests.
 tools:
 	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager; }
 	@command -v chromium >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

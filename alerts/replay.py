@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from cartwatch.alerts.engine import TrialMonitor
 from cartwatch.alerts.model import AlertRaised
@@ -14,8 +15,16 @@ from cartwatch.alerts.pipeline import Pipeline, decode
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.cohort import cohort_reports
 from cartwatch.models.errors import InvalidEvent
-from cartwatch.models.events import parse_timestamp
+from cartwatch.models.events import Event, parse_timestamp
 from cartwatch.models.patient import PatientRecord
+
+
+class Accepted(NamedTuple):
+    """An accepted event and the bytes it came as (its values as sent, before intake's
+    unit conversion)."""
+
+    event: Event
+    raw: bytes
 
 
 @dataclass(slots=True)
@@ -30,6 +39,7 @@ class ReplayResult:
     blank: int = 0  # lines holding nothing but white space: no message, so not invalid
     invalid: list[tuple[int, list[str]]] = field(default_factory=list)
     records: dict[str, PatientRecord] = field(default_factory=dict)
+    events: list[Accepted] = field(default_factory=list)  # when asked to keep them
 
 
 def replay(
@@ -37,9 +47,13 @@ def replay(
     as_of: datetime,
     thresholds: RuleThresholds,
     as_of_text: str | None = None,
+    *,
+    keep_events: bool = False,
 ) -> ReplayResult:
     """Run lines (in order) through the core; lines with occurred_at after `as_of` are skipped.
-    The report's `as_of` is `as_of_text` when given (the timestamp as the caller wrote it)."""
+    The report's `as_of` is `as_of_text` when given (the timestamp as the caller wrote it).
+    `keep_events` keeps the accepted events and their bytes, in arrival order (the
+    datasets' values as sent)."""
     records: dict[str, PatientRecord] = {}
     pipeline = Pipeline(records, thresholds)
     trials = TrialMonitor(thresholds)  # trial-level rules (toxicity stopping boundary)
@@ -61,6 +75,8 @@ def replay(
             result.duplicates += 1
             continue
         result.accepted += 1
+        if keep_events:
+            result.events.append(Accepted(event, bytes(raw)))
         result.alerts.extend(handled.alerts)
         result.alerts.extend(trials.observe(records[handled.record_key], event))
     result.report = full_report(records.values(), as_of, as_of_text)

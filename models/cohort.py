@@ -52,9 +52,9 @@ def trial_report(trial_id: str, outcomes: Iterable[PatientOutcome]) -> dict:
     }
 
 
-def _toxicity_summary(pts: list[PatientOutcome], term: str) -> dict:
-    n = len(pts)
-    worst = [worst_grade(p.toxicities, term) for p in pts]
+def toxicity_times(pts: list[PatientOutcome], term: str) -> tuple[list[float], list[float]]:
+    """Onset days (per patient, the earliest counted onset minus t0) and durations in days
+    (per counted event resolved as of the instant) of `term` (CONTRACT 3)."""
     onset_days = [
         (min(t.onset for t in _of(p.toxicities, term)) - p.t0) / DAY
         for p in pts
@@ -66,6 +66,13 @@ def _toxicity_summary(pts: list[PatientOutcome], term: str) -> dict:
         for t in _of(p.toxicities, term)
         if t.resolved is not None
     ]
+    return onset_days, durations
+
+
+def _toxicity_summary(pts: list[PatientOutcome], term: str) -> dict:
+    n = len(pts)
+    worst = [worst_grade(p.toxicities, term) for p in pts]
+    onset_days, durations = toxicity_times(pts, term)
     any_n = sum(g >= 1 for g in worst)
     severe_n = sum(g >= 3 for g in worst)
     return {

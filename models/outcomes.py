@@ -151,14 +151,20 @@ def _follow_up(record: PatientRecord, t0: float, counted) -> tuple[float, bool]:
 
 def counted_toxicities(record: PatientRecord, t0: float, as_of: float | None) -> list[Toxicity]:
     """Adverse events as of `as_of`: not withdrawn, onset at or after t0."""
-    out = []
-    for reports in record.adverse_events.values():
+    return [tox for tox in adverse_events_as_of(record, as_of).values() if tox.onset >= t0]
+
+
+def adverse_events_as_of(record: PatientRecord, as_of: float | None) -> dict[str, Toxicity]:
+    """Every adverse event (by ae_id) as its reports stand at `as_of`, withdrawn ones left
+    out, whatever its onset; a resolution after `as_of` is not one yet."""
+    out = {}
+    for ae_id, reports in record.adverse_events.items():
         tox = _consolidate([r for r in reports if as_of is None or r.occurred <= as_of])
-        if tox is None or tox.onset < t0:
+        if tox is None:
             continue
         if as_of is not None and tox.resolved is not None and tox.resolved > as_of:
             tox = Toxicity(tox.term, tox.grade, tox.onset, None)  # not yet resolved as of then
-        out.append(tox)
+        out[ae_id] = tox
     return out
 
 

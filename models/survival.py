@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 from collections.abc import Sequence
 from fractions import Fraction
 
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
 # Survival is a product of floats, which can land a hair either side of 0.5 (0.75 * 2/3).
 # Near 0.5 the product is recomputed exactly with fractions, so "<= 0.5" is exact.
@@ -95,6 +96,52 @@ def numbers_at_risk(times: Sequence[float], at: Sequence[float]) -> list[int]:
 def reverse_km_median(times: Sequence[float], ended_in_death: Sequence[bool]) -> float | None:
     """Median follow-up by reverse Kaplan-Meier: death censors, everything else is the event."""
     return km_median(times, [not d for d in ended_in_death])
+
+
+def km_median_ci(
+    times: Sequence[float], events: Sequence[bool], level: float = 0.95
+) -> tuple[float | None, float | None]:
+    """Confidence interval of the Kaplan-Meier median (Brookmeyer & Crowley, Biometrics
+    1982;38:29-41): the times at which the lower and the upper pointwise limits of S(t) first
+    fall to 0.5 or below; None for a limit not reached.
+
+    The pointwise limits are Greenwood's variance on the log(-log S) scale (Kalbfleisch &
+    Prentice), the default of SAS PROC LIFETEST and lifelines, whose
+    `median_survival_times(kmf.confidence_interval_)` gives the same times
+    (tests/unit/test_median_ci.py). Where S reaches 0 both limits are taken as reached;
+    lifelines leaves the band undefined (1.0) there.
+    """
+    z = float(norm.ppf(1 - (1 - level) / 2))
+    survival, greenwood = 1.0, 0.0
+    lower: float | None = None
+    for t, deaths, at_risk in _event_times(sorted(zip(times, events, strict=True))):
+        survival *= 1.0 - deaths / at_risk
+        if survival <= 0.0:
+            return (float(t) if lower is None else lower), float(t)
+        greenwood += deaths / (at_risk * (at_risk - deaths))
+        low, high = _log_log_limits(survival, greenwood, z)
+        if lower is None and low <= 0.5:
+            lower = float(t)
+        if high <= 0.5:
+            return lower, float(t)
+    return lower, None
+
+
+def _log_log_limits(survival: float, greenwood: float, z: float) -> tuple[float, float]:
+    """Pointwise limits of S: exp(-exp(log(-log S) -/+ z * sqrt(V) / log S))."""
+    if survival >= 1.0:
+        return 1.0, 1.0
+    log_s = math.log(survival)
+    spread = z * math.sqrt(greenwood) / log_s  # negative: log S < 0
+    centre = math.log(-log_s)
+    return math.exp(-math.exp(centre - spread)), math.exp(-math.exp(centre + spread))
+
+
+def reverse_km_median_ci(
+    times: Sequence[float], ended_in_death: Sequence[bool], level: float = 0.95
+) -> tuple[float | None, float | None]:
+    """`km_median_ci` of follow-up by reverse Kaplan-Meier (death censors)."""
+    return km_median_ci(times, [not d for d in ended_in_death], level)
 
 
 def median(values: Sequence[float]) -> float | None:

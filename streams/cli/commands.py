@@ -138,3 +138,17 @@ def run_users(args: argparse.Namespace, settings: Settings) -> int:
     from cartwatch.streams.cli.users import run_users
 
     return run_users(args, settings)
+
+
+def run_report(args: argparse.Namespace, settings: Settings) -> int:
+    """`cartwatch report TRIAL --as-of TS --out FILE.pdf [--events F]`: the DMC report."""
+    from cartwatch.streams.cli.reports import run_report
+
+    return run_report(args, settings)
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    """`cartwatch export TRIAL --as-of TS --format csv|xpt --out DIR [--events F]`."""
+    from cartwatch.streams.cli.reports import run_export
+
+    return run_export(args, settings)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cartwatch.models.events import parse_timestamp
+from cartwatch.streams.cli.reports import add_report_commands
 from cartwatch.streams.cli.storage import add_storage_commands
 from cartwatch.streams.cli.users import add_user_commands
 from cartwatch.streams.worker.settings import Settings, setting_errors
@@ -88,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         _add_setting_options(command)
     # Added after the loop: `db`, `dlq` and `users` take the settings options on their
-    # sub-commands.
+    # sub-commands; `report` and `export` add their own.
     add_storage_commands(sub, _add_setting_options)
     add_user_commands(sub, _add_setting_options)
+    add_report_commands(sub, _add_setting_options)
     return parser
 
 

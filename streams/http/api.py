@@ -14,8 +14,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cartwatch.models.cohort import cohort_reports
+from cartwatch.models.data_cut import record_as_of
 from cartwatch.models.events import parse_timestamp
 from cartwatch.models.patient import PatientRecord
+from cartwatch.models.stopping import StoppingConfig
 from cartwatch.models.summary import patient_summary
 from cartwatch.streams.http.credentials import (
     IDENTITY,
@@ -217,6 +219,49 @@ async def _with_delivery(shown: list[dict], engine: Engine | None) -> list[dict]
     return [alert | states.get(alert["alert_id"], _NOT_TAKEN_UP) for alert in shown]
 
 
+async def dmc_report(
+    view: StateView,
+    engine: Engine | None,
+    trial_id: str,
+    as_of: datetime,
+    stopping: StoppingConfig,
+) -> bytes | None:
+    """The trial's DMC report as of the cut (None: no data then). The records are cut in the
+    event loop (the worker's table is not thread-safe; a cut is a copy), a few hundred at a
+    time; the alerts are read and the PDF drawn in threads, so the stream never waits."""
+    from cartwatch.streams.reports.pdf import trial_report_pdf
+    from cartwatch.streams.reports.sources import TrialData, UnknownTrial
+
+    cut = as_of.timestamp()
+    records = []
+    for number, record in enumerate(view.records(trial_id), start=1):
+        records.append(record_as_of(record, cut))
+        if number % 500 == 0:
+            await asyncio.sleep(0)
+    if engine is not None:
+        from cartwatch.streams.storage.operations import trial_alerts
+
+        alerts = await asyncio.to_thread(trial_alerts, engine, trial_id, until=as_of)
+        source = "the worker's patient records; alerts from the database"
+    else:  # no database: the alerts the worker holds, none acknowledged
+        alerts = [a for a in view.recent_alerts(trial_id) if _triggered_by(a, as_of)]
+        source = "the worker's patient records and alerts"
+    data = TrialData(trial_id, records, alerts, None, source, acknowledgements=engine is not None)
+    generated = datetime.now(UTC)
+    try:
+        return await asyncio.to_thread(
+            trial_report_pdf, data, as_of, as_of.isoformat(), stopping, generated
+        )
+    except UnknownTrial:
+        return None
+
+
+def _triggered_by(alert: dict, as_of: datetime) -> bool:
+    triggered = alert["triggered_at"]
+    when = triggered if isinstance(triggered, datetime) else parse_timestamp(str(triggered))
+    return when <= as_of
+
+
 def build_api(
     view: StateView,
     metrics: Metrics,
@@ -224,6 +269,7 @@ def build_api(
     engine: Engine | None = None,
     *,
     desk_url: str | None = None,
+    stopping: StoppingConfig | None = None,
 ) -> web.Application:
     """The aiohttp application; every route but /healthz and /metrics needs an identity
     with the route's role (none configured: open); the safety desk's pages are under /desk
@@ -232,7 +278,8 @@ def build_api(
     `engine` is the database acknowledgements are stored in and alerts' delivery states and
     dead letters read from; without one the ack and dead-letter routes answer 503 and
     `GET /alerts` shows no delivery state. `authenticator` finds who a request acts as
-    (none: the API is open); `desk_url` is the desk's public base URL.
+    (none: the API is open); `desk_url` is the desk's public base URL; `stopping` the
+    toxicity boundary the DMC report draws (the rules' settings).
     """
     routes = web.RouteTableDef()
 
@@ -265,6 +312,20 @@ def build_api(
                 text='{"error": "unknown trial"}', content_type="application/json"
             )
         return web.json_response(found[0])
+
+    @routes.get("/trials/{trial_id}/report.pdf")
+    async def report_pdf(request: web.Request) -> web.Response:
+        trial_id, as_of = request.match_info["trial_id"], _parse_as_of(request)
+        if trial_id not in view.trial_ids():
+            return _error(404, "unknown trial")
+        pdf = await dmc_report(view, engine, trial_id, as_of, stopping or StoppingConfig())
+        if pdf is None:
+            return _error(404, f"no data of the trial at or before {as_of.isoformat()}")
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", trial_id)
+        disposition = f'inline; filename="{name}-dmc-report.pdf"'
+        return web.Response(
+            body=pdf, content_type="application/pdf", headers={"Content-Disposition": disposition}
+        )
 
     @routes.get("/trials/{trial_id}/patients/{patient_id}")
     async def patient(request: web.Request) -> web.Response:

@@ -117,6 +117,19 @@ API_OPERATIONS = (
     ),
     Operation(
         "GET",
+        "/trials/{trial_id}/report.pdf",
+        "getTrialReportPdf",
+        "The data monitoring committee's report of the trial as of a data cut (PDF)",
+        "trials",
+        {
+            200: Response("The report", "application/pdf"),
+            400: BAD_AS_OF,
+            404: Response("No such trial, or nothing of it at or before `as_of`"),
+        },
+        parameters=(TRIAL, AS_OF),
+    ),
+    Operation(
+        "GET",
         "/alerts",
         "listAlerts",
         "Recent alerts, newest detection first",

@@ -1,15 +1,17 @@
-"""What the HTTP API and the operator commands read and change of alerts (dead letters:
-dead_letters.py).
+"""What the HTTP API and the operator commands read and change of alerts, and a trial's
+patient records for its reports (dead letters: dead_letters.py).
 
 Every function takes an engine and returns JSON-ready dicts (times in RFC 3339, UTC).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, func, select, update
 
+from cartwatch.models.patient import PatientRecord
 from cartwatch.streams.storage.audit import (
     ALERT_ACKNOWLEDGE_REFUSED,
     ALERT_ACKNOWLEDGED,
@@ -18,7 +20,7 @@ from cartwatch.streams.storage.audit import (
 from cartwatch.streams.storage.delivery_state import TALLIES, delivery_of, with_delivery
 from cartwatch.streams.storage.engine import now, utc
 from cartwatch.streams.storage.errors import AlertAlreadyAcknowledged, AlertNotFound
-from cartwatch.streams.storage.schema import alerts
+from cartwatch.streams.storage.schema import alerts, patient_snapshots
 
 _TIMES = ("triggered_at", "detected_at", "acknowledged_at")
 # What an acknowledgement's audit entry keeps of the alert: what the person saw.
@@ -100,3 +102,26 @@ def acknowledge_alert(
     if not acknowledged:  # raised after the commit: the refusal stays in the audit log
         raise AlertAlreadyAcknowledged(alert["acknowledged_by"], alert["acknowledged_at"])
     return alert
+
+
+def trial_records(engine: Engine, trial_id: str) -> list[PatientRecord]:
+    """Every stored patient record of the trial (its latest snapshot), by patient id."""
+    stmt = (
+        select(patient_snapshots.c.record)
+        .where(patient_snapshots.c.trial_id == trial_id)
+        .order_by(patient_snapshots.c.patient_id)
+    )
+    with engine.connect() as conn:
+        return [PatientRecord.from_dict(record) for (record,) in conn.execute(stmt)]
+
+
+def trial_alerts(engine: Engine, trial_id: str, *, until: datetime) -> list[dict[str, Any]]:
+    """The trial's alerts triggered at or before `until`, in the order they were triggered,
+    with their acknowledgements as stored."""
+    stmt = (
+        with_delivery(select(alerts))
+        .where(alerts.c.trial_id == trial_id, alerts.c.triggered_at <= until)
+        .order_by(alerts.c.triggered_at, alerts.c.alert_id)
+    )
+    with engine.connect() as conn:
+        return [_alert_json(row) for row in conn.execute(stmt).mappings()]

@@ -104,7 +104,14 @@ def run_worker(settings: Settings) -> int:
     writer = StorageWriter.connect(settings.database_url)
     worker = Worker(settings, writer=writer, engine=engine)
     identity = Authenticator.from_settings(settings, engine)
-    web_app = build_api(worker.view, worker.metrics, identity, engine, desk_url=settings.desk_url)
+    web_app = build_api(
+        worker.view,
+        worker.metrics,
+        identity,
+        engine,
+        desk_url=settings.desk_url,
+        stopping=settings.thresholds.toxicity,
+    )
     api = ApiServer(web_app, settings.api_host, settings.api_port, tls, open_api)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
     dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits

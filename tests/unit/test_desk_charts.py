@@ -5,10 +5,10 @@ from __future__ import annotations
 from cartwatch.models.course import patient_course
 from cartwatch.models.dlt import boundary_report
 from cartwatch.models.stopping import StoppingConfig
-from cartwatch.streams.http.desk.charts.course import course_chart
-from cartwatch.streams.http.desk.charts.panels import AlertMark
-from cartwatch.streams.http.desk.charts.safety import boundary_chart, grade_bars
-from cartwatch.streams.http.desk.charts.survival import km_chart
+from cartwatch.streams.charts.course import course_chart
+from cartwatch.streams.charts.panels import AlertMark
+from cartwatch.streams.charts.safety import boundary_chart, grade_bars
+from cartwatch.streams.charts.survival import km_chart
 from tests.unit.builders import at, crs, epoch, infusion, lab, observation, record_of
 
 
@@ -53,3 +53,22 @@ def test_trial_charts_draw_with_and_without_events():
     assert "grade 5" in grade_bars({"1": 3}, {})
     boundary = boundary_report([], StoppingConfig(), None)
     assert "0 DLT in 0 evaluable" in boundary_chart(boundary)
+
+
+def test_the_swimmer_plot_draws_a_lane_per_patient_onto_the_figure_it_is_given():
+    from cartwatch.models.swimmer import swimmer_lanes
+    from cartwatch.streams.charts.style import new_figure
+    from cartwatch.streams.charts.swimmer import draw_swimmer
+    from tests.unit.builders import crs, disposition, marrow_blasts, records_of
+
+    records = records_of([
+        infusion(at(0), patient="P1"), crs(3, at(2), patient="P1", resolved=at(8)),
+        marrow_blasts(1.0, at(28), patient="P1"), infusion(at(5), patient="P2"),
+        disposition("death", at(40), patient="P2"),
+    ])  # fmt: skip
+    figure = new_figure(7, 3)
+    draw_swimmer(figure, swimmer_lanes(records, epoch(at(100))))
+    early, course = figure.axes
+    lanes = [t.get_text() for t in early.get_yticklabels()]
+    assert lanes == ["P2", "P1"]  # longest follow-up first: 35 days against 28
+    assert len(course.patches) == 2  # one bar a patient

@@ -5,7 +5,7 @@
 - `sign_in.py`: the sign-in form that sets the session cookie, and sign-out;
 - `guard.py`: who may see and do what, the same-origin check of every form;
 - `pages.py`: the templates (jinja2, autoescaped) and their filters; `errors.py`: HTML errors;
-- `charts/`: matplotlib charts rendered to inline SVG.
+- the charts come from `streams/charts/` (shared with the DMC report), as inline SVG.
 
 Handlers read the identity the API's middleware resolved (`request[IDENTITY]`), never how
 it was resolved. Data comes from the state view (records, in the event loop: cheap reads

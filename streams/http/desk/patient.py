@@ -12,8 +12,8 @@ from cartwatch.models.course import patient_course
 from cartwatch.models.outcomes import DAY
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.summary import patient_summary
-from cartwatch.streams.http.desk.charts.course import course_chart
-from cartwatch.streams.http.desk.charts.panels import AlertMark
+from cartwatch.streams.charts.course import course_chart
+from cartwatch.streams.charts.panels import AlertMark
 from cartwatch.streams.http.desk.context import desk_of
 from cartwatch.streams.http.desk.guard import viewer
 from cartwatch.streams.http.desk.inbox import alerts_of

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cartwatch.models.astct import FEVER_C, HYPOTENSION_BELOW_MMHG, icans_domain_grade
 from cartwatch.models.course import PatientCourse
 from cartwatch.models.outcomes import DAY
-from cartwatch.streams.http.desk.charts.panels import AlertMark
+from cartwatch.streams.charts.panels import AlertMark
 from cartwatch.streams.http.desk.pages import number
 
 ANALYTES = {

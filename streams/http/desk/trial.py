@@ -13,10 +13,10 @@ from cartwatch.alerts.sinks.links import DESK_PATH, trial_path
 from cartwatch.models.cohort import DAYS_PER_MONTH, add_outcomes, trial_report
 from cartwatch.models.outcomes import DAY, PatientOutcome, derive_outcome, worst_grade
 from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.charts.safety import boundary_chart, grade_bars
+from cartwatch.streams.charts.style import SERIES
+from cartwatch.streams.charts.survival import km_chart
 from cartwatch.streams.http.credentials import Identity
-from cartwatch.streams.http.desk.charts.safety import boundary_chart, grade_bars
-from cartwatch.streams.http.desk.charts.style import SERIES
-from cartwatch.streams.http.desk.charts.survival import km_chart
 from cartwatch.streams.http.desk.context import desk_of
 from cartwatch.streams.http.desk.guard import viewer
 from cartwatch.streams.http.desk.inbox import alerts_of

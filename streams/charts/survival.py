@@ -8,10 +8,15 @@ from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
 from cartwatch.models.survival import km_curve, numbers_at_risk, survival_at
-from cartwatch.streams.http.desk.charts.style import INK, MUTED, new_figure, one_at_a_time, to_svg
+from cartwatch.streams.charts.style import INK, MUTED, new_figure, one_at_a_time, to_svg
 
 # Ticks every 3 months: trial follow-up visits are quarterly.
 TICK_MONTHS = 3
+
+
+# Where the axes sit in a figure of KM_SIZE inches: room below for the numbers at risk.
+KM_SIZE = (5.6, 3.7)
+KM_AXES = (0.13, 0.3, 0.83, 0.64)
 
 
 @one_at_a_time
@@ -24,16 +29,31 @@ def km_chart(
     median: float | None,
     label: str,
 ) -> str:
+    """`draw_km` as an inline SVG of its own."""
+    figure = new_figure(*KM_SIZE)
+    ax = figure.add_axes(KM_AXES)
+    draw_km(ax, times, events, colour=colour, ylabel=ylabel, median=median)
+    return to_svg(figure, label)
+
+
+def draw_km(
+    ax: Axes,
+    times: Sequence[float],
+    events: Sequence[bool],
+    *,
+    colour: str,
+    ylabel: str,
+    median: float | None,
+) -> None:
     """A Kaplan-Meier curve (times in months), censorings as ticks, the median as dashed
-    lines, and the numbers at risk at each tick under the axis."""
-    figure = new_figure(5.6, 3.7)
-    ax = figure.add_axes((0.13, 0.3, 0.83, 0.64))
+    lines, and the numbers at risk at each tick under the axis (the axes need room below
+    them: KM_AXES in a figure of KM_SIZE)."""
     if not times:
         ax.text(0.5, 0.5, "nobody to count yet", transform=ax.transAxes, ha="center", color=MUTED)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(ylabel)
-        return to_svg(figure, label)
+        return
     curve = km_curve(times, events)
     last = max([*times, 1.0])
     days, survival = zip(*[*curve, (last, curve[-1][1])], strict=True)
@@ -43,13 +63,17 @@ def km_chart(
     ticks = list(range(0, int(last) + TICK_MONTHS, TICK_MONTHS))
     if median is not None:
         ax.plot([0, median, median], [0.5, 0.5, 0], color=MUTED, lw=0.9, ls="--")
-        right = median > 0.6 * ticks[-1]  # near the right edge: the label goes left of it
+        # Near the right edge the label goes left of the median and under the dashed line
+        # (where a falling curve is not: it is above 0.5 until the median), else right of it
+        # and above the line.
+        right = median > 0.6 * ticks[-1]
         ax.annotate(
             f"median {median:.1f} mo",
             (median, 0.5),
-            xytext=(-6 if right else 6, 6),
+            xytext=(-6, -5) if right else (6, 6),
             textcoords="offset points",
             ha="right" if right else "left",
+            va="top" if right else "baseline",
             fontsize=9,
             color=INK,
         )
@@ -59,7 +83,6 @@ def km_chart(
     ax.set_ylabel(ylabel)
     ax.set_xlabel("months")
     _at_risk(ax, times, ticks)
-    return to_svg(figure, label)
 
 
 def _at_risk(ax: Axes, times: Sequence[float], ticks: list[int]) -> None:

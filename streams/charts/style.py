@@ -1,4 +1,4 @@
-"""The charts' look and their export to inline SVG.
+"""The charts' look and their export to inline SVG (the desk) and PNG (the DMC report).
 
 Text stays text in the SVG (`svg.fonttype: none`): the page's own font draws it, it is
 selectable and the SVG stays small. DejaVu Sans is matplotlib's bundled font, so sizes
@@ -99,6 +99,13 @@ def to_svg(figure: Figure, label: str) -> str:
     # The viewBox keeps the proportions; CSS sets the width.
     svg = _SIZE.sub(rf'<svg\1 role="img" aria-label="{_attr(label)}" class="chart"', svg, 1)
     return svg
+
+
+def to_png(figure: Figure, dpi: int = 200) -> bytes:
+    """The figure as PNG bytes; the same figure gives the same bytes (no date in them)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
+    return buffer.getvalue()
 
 
 def _attr(text: str) -> str:

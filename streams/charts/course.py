@@ -12,9 +12,9 @@ from matplotlib.ticker import (
 
 from cartwatch.models.astct import FEVER_C, HYPOTENSION_BELOW_MMHG
 from cartwatch.models.course import PatientCourse
-from cartwatch.streams.http.desk.charts import panels
-from cartwatch.streams.http.desk.charts.panels import AlertMark
-from cartwatch.streams.http.desk.charts.style import (
+from cartwatch.streams.charts import panels
+from cartwatch.streams.charts.panels import AlertMark
+from cartwatch.streams.charts.style import (
     INK,
     MUTED,
     SERIES,

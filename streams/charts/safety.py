@@ -3,9 +3,10 @@ stopping boundary with where the trial stands (models/dlt.py, models/stopping.py
 
 from __future__ import annotations
 
+from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from cartwatch.streams.http.desk.charts.style import (
+from cartwatch.streams.charts.style import (
     INK,
     MUTED,
     SERIES,
@@ -20,9 +21,14 @@ GRADES = ("1", "2", "3", "4", "5")
 
 @one_at_a_time
 def grade_bars(crs: dict[str, int], icans: dict[str, int]) -> str:
-    """Grouped bars: patients by worst grade 1-5, CRS beside ICANS, counts on top."""
+    """`draw_grade_bars` as an inline SVG of its own."""
     figure = new_figure(5.6, 3.2)
-    ax = figure.add_axes((0.1, 0.16, 0.87, 0.74))
+    draw_grade_bars(figure.add_axes((0.1, 0.16, 0.87, 0.74)), crs, icans)
+    return to_svg(figure, "Patients by worst CRS and ICANS grade")
+
+
+def draw_grade_bars(ax: Axes, crs: dict[str, int], icans: dict[str, int]) -> None:
+    """Grouped bars: patients by worst grade 1-5, CRS beside ICANS, counts on top."""
     width = 0.38
     for offset, name, counts in ((-width / 2, "CRS", crs), (width / 2, "ICANS", icans)):
         xs = [i + offset for i in range(len(GRADES))]
@@ -35,15 +41,20 @@ def grade_bars(crs: dict[str, int], icans: dict[str, int]) -> str:
     ax.margins(y=0.15)
     ax.grid(axis="x", visible=False)
     ax.legend(loc="upper right")
-    return to_svg(figure, "Patients by worst CRS and ICANS grade")
 
 
 @one_at_a_time
 def boundary_chart(boundary: dict) -> str:
-    """The DLT count that stops the trial at each number of evaluable patients, and the
-    trial's own count now (a marker; a cross where the path first crossed)."""
+    """`draw_boundary` as an inline SVG of its own."""
     figure = new_figure(5.6, 3.5)
-    ax = figure.add_axes((0.1, 0.15, 0.87, 0.75))
+    draw_boundary(figure.add_axes((0.1, 0.15, 0.87, 0.75)), boundary)
+    return to_svg(figure, "Toxicity stopping boundary and where the trial stands")
+
+
+def draw_boundary(ax: Axes, boundary: dict) -> None:
+    """The DLT count that stops the trial at each number of evaluable patients (a
+    `boundary_report`), and the trial's own count (a marker; a cross where the path first
+    crossed)."""
     rows = [(r["n_evaluable"], r["stop_at_dlt"]) for r in boundary["table"] if r["stop_at_dlt"]]
     n_max = boundary["max_patients"]
     if rows:
@@ -96,4 +107,3 @@ def boundary_chart(boundary: dict) -> str:
         fontsize=8,
         color=MUTED,
     )
-    return to_svg(figure, "Toxicity stopping boundary and where the trial stands")

@@ -12,7 +12,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from cartwatch.models.astct import hypoxia_grade
 from cartwatch.models.course import MARKERS, PatientCourse
-from cartwatch.streams.http.desk.charts.style import GRID, MUTED, SERIES, SEVERITY
+from cartwatch.streams.charts.style import GRID, MUTED, SERIES, SEVERITY
 
 # Readings further apart than this are not joined by a line.
 GAP_DAYS = 3.0
