@@ -109,7 +109,7 @@ def test_no_request_to_the_desk_gets_a_5xx_or_an_undescribed_status(case, live: 
     _count(case, response.status_code)
 
 
-def test_following_the_links_acknowledges_a_listed_alert_once_then_answers_409(api_schema):
+def test_following_the_links_acknowledges_a_listed_alert_once(api_schema):
     workflow = api_schema.exclude(tag="desk").as_state_machine()
     acknowledgements: Counter[int] = Counter()
 
@@ -124,8 +124,11 @@ def test_following_the_links_acknowledges_a_listed_alert_once_then_answers_409(a
             case.validate_response(response, checks=API_CHECKS, transport_kwargs=kwargs)
 
     CountedWorkflow.run(settings=settings(BOUNDED, max_examples=40, stateful_step_count=6))
-    # GET /alerts lists the newest first: its first acknowledgement stands, the next are 409
-    assert acknowledgements[200] == 1 and acknowledgements[409] >= 1, acknowledgements
+    # GET /alerts lists the newest first: the link reaches a real alert and its first
+    # acknowledgement stands; a later one along the link is a 409 (how many the seeded run
+    # makes depends on the document's operations; the 409 itself: test_acknowledgement.py).
+    assert acknowledgements[200] == 1, acknowledgements
+    assert set(acknowledgements) <= {200, 400, 401, 404, 409}, acknowledgements
 
 
 def test_every_operation_ran_and_the_counts_are_shown(api_schema, capsys):
