@@ -1,11 +1,13 @@
-"""Faust configuration derived from cartwatch settings, with embedded-broker workarounds."""
+"""Faust's configuration and the input consumer's, derived from cartwatch settings, with
+the embedded broker's workarounds."""
 
 from __future__ import annotations
 
 import logging
 
 from cartwatch.streams.devtools.broker import is_embedded_broker
-from cartwatch.streams.kafka.security import faust_credentials
+from cartwatch.streams.kafka.input_consumer import input_group
+from cartwatch.streams.kafka.security import aiokafka_options, faust_credentials
 from cartwatch.streams.worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,37 @@ def faust_settings(settings: Settings, embedded: bool) -> dict:
 EMBEDDED_FETCH_WAIT_MS = 10
 
 
-def fetch_wait_ms(settings: Settings, embedded: bool) -> int | None:
-    """The consumer's fetch wait, when not Faust's fixed 1,500 ms."""
+# aiokafka's default: Apache Kafka answers a fetch as soon as records arrive.
+FETCH_WAIT_MS = 500
+
+
+def fetch_wait_ms(settings: Settings, embedded: bool) -> int:
+    """The input consumer's fetch wait."""
     if settings.fetch_wait_ms is not None:
         return settings.fetch_wait_ms
-    return EMBEDDED_FETCH_WAIT_MS if embedded else None
+    return EMBEDDED_FETCH_WAIT_MS if embedded else FETCH_WAIT_MS
+
+
+def input_consumer_options(settings: Settings, embedded: bool) -> dict:
+    """Keyword arguments for the input consumer's `AIOKafkaConsumer` (its group, its
+    timeouts as Faust's, the fetch wait; streams/kafka/input_consumer.py)."""
+    session = settings.session_timeout_s
+    conf = {
+        "broker_session_timeout": session,
+        "broker_heartbeat_interval": min(3.0, session / 3),
+        "broker_rebalance_timeout": max(60.0, session),
+    }
+    if embedded:
+        conf |= embedded_broker_workarounds()
+    return aiokafka_options(settings) | {
+        "group_id": input_group(settings.topic_prefix),
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": fetch_wait_ms(settings, embedded),
+        "session_timeout_ms": int(conf["broker_session_timeout"] * 1000),
+        "heartbeat_interval_ms": int(conf["broker_heartbeat_interval"] * 1000),
+        "rebalance_timeout_ms": int(conf["broker_rebalance_timeout"] * 1000),
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+    }
 
 
 def embedded_broker_workarounds() -> dict:
@@ -71,10 +99,9 @@ def embedded_broker_workarounds() -> dict:
       dead predecessor's session: 4 s (heartbeat 0.5 s) brings a start from ~32 s to ~4 s.
     - Tansu holds a fetch for the consumer's whole fetch wait even when records arrive
       meanwhile, so Faust's fixed 1,500 ms was an alert's latency floor (p50 ~1 s at 2,000
-      events/s): `EMBEDDED_FETCH_WAIT_MS` (applied by `faust_patches.set_fetch_wait`).
-      Shipped once the input order of `faust_patches` mended the takeover defects a
-      short wait exposed (two-worker takeover test: 55 of 56 runs, one failure not
-      diagnosed; docs/BENCHMARKS.md).
+      events/s): the input consumer's `EMBEDDED_FETCH_WAIT_MS`. (Faust's own consumer reads
+      only the tables' changelogs, and keeps its 1,500 ms: the input path reads the tables
+      to their ends itself before it processes a partition it was given.)
     """
     return {
         "recovery_consistency_check": False,

@@ -1,10 +1,11 @@
-"""One batch of input messages: applied through the core, then published, stored and
-committed in the order that loses nothing (docs/ARCHITECTURE.md, "Delivery guarantees").
+"""One batch of input records: applied through the core, then published and stored in the
+order that loses nothing (docs/ARCHITECTURE.md, "Delivery guarantees").
 
 Alerts and dead letters are acknowledged by the broker, then the alerts' entries in the
 alert table, then the database has every row of the batch, and only then are the patient
-records (with their seen event ids and alerted levels) written to the table; the offsets
-are committed after that. A crash at any point replays the batch into idempotent writes.
+records (with their seen event ids and alerted levels) written to the table; the input
+offsets are committed after that (streams/kafka/input_consumer.py, the checkpoint). A
+crash at any point replays the batch into idempotent writes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import faust
 
@@ -34,17 +36,28 @@ from cartwatch.streams.worker.tables import TableRecords, table_write
 from cartwatch.streams.worker.trial_state import TrialState
 
 
+class InputRecord(Protocol):
+    """An input record as aiokafka's consumer gives it (`ConsumerRecord`)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int  # milliseconds since the epoch
+
+
 @dataclass
 class Batch:
     """What one batch of input messages did, gathered before anything is published."""
 
     touched: dict[str, int] = field(default_factory=dict)  # record key -> input partition
-    raised: list[tuple[AlertRaised, faust.types.Message]] = field(default_factory=list)
-    invalid: list[tuple[faust.types.Message, list[str]]] = field(default_factory=list)
+    raised: list[tuple[AlertRaised, InputRecord]] = field(default_factory=list)
+    invalid: list[tuple[InputRecord, list[str]]] = field(default_factory=list)
     adverse_events: list[AdverseEvent] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def add(self, handled: Handled, message: faust.types.Message) -> None:
+    def add(self, handled: Handled, message: InputRecord) -> None:
         self.outcomes[handled.event_type, handled.outcome] += 1
         if handled.outcome == "invalid":
             self.invalid.append((message, handled.reasons))
@@ -86,24 +99,23 @@ class BatchProcessor:
         self.embedded = embedded  # the embedded broker takes a batch's records one by one
         self.type_by_topic = settings.input_topics
 
-    async def process(self, events: list[faust.EventT]) -> None:
-        """Apply `events`, then publish, store and write the records; the caller commits."""
+    async def process(self, messages: list[InputRecord]) -> None:
+        """Apply `messages`, then publish, store and write the records; the caller commits."""
         trial = self.trial
         await trial.ensure_loaded()
         store, batch = trial.store, Batch()
         store.begin_batch()
-        for event in events:
-            message = event.message
+        for message in messages:
             kind = self.type_by_topic.get(message.topic)
-            handled = trial.pipeline.handle(event.value, kind, key=message.key)
+            handled = trial.pipeline.handle(message.value, kind, key=message.key)
             batch.add(handled, message)
             if handled.outcome == "accepted":
                 record = store[handled.record_key]
                 batch.raised += [(a, message) for a in trial.monitor.observe(record, handled.event)]
         await self._publish(batch)
         await self._store(batch)
-        # The events are acknowledged when this returns, and committed soon after: their
-        # changelog records must be on the broker by then (`tables.table_write`). The alert
+        # The input offsets are committed when this returns: the changelog records must be
+        # on the broker by then (`tables.table_write`). The alert
         # table's entries before them: a patient record that claims an alert is never on the
         # broker without the alert's entry (a crash between would skip it for good).
         await send_all(store.commit(batch.touched), self.embedded)
@@ -129,7 +141,7 @@ class BatchProcessor:
         writes = []
         for alert, message in new:
             self.metrics.alerts.labels(alert.rule, alert.severity).inc()
-            self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp))
+            self.metrics.event_to_alert.observe(max(0.0, time.time() - message.timestamp / 1000))
             value, partition = alert.model_dump(), message.partition
             writes.append(table_write(self.alert_table, alert.alert_id, value, partition))
         await send_all(writes, self.embedded)
@@ -147,7 +159,7 @@ class BatchProcessor:
         topic = self.settings.alerts_topic
         return outgoing(self.app.producer, topic, partition, key, value)
 
-    def _dead_letter(self, message: faust.types.Message, reasons: list[str]) -> Outgoing:
+    def _dead_letter(self, message: InputRecord, reasons: list[str]) -> Outgoing:
         headers = dead_letter_headers(message.topic, message.partition, message.offset, reasons)
         topic, partition = self.settings.dead_letter_topic, message.partition
         limit = self.app.conf.producer_max_request_size

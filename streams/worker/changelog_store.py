@@ -8,10 +8,17 @@ last offset it applied (`persisted_offset`), so Faust's own recovery replays onl
 written since. It reads once before the worker joins its group (`preload`, a long read in
 the rebalance would stop the heartbeats), then on each rebalance the records written since,
 within half the session timeout. Faust's recovery, and its live reading of the changelog
-afterwards, go through `apply_changelog_batch`, which keeps the offsets current.
+afterwards, go through `apply_changelog_batch`, which keeps the offsets current. The input
+path reads to the ends again (`catch_up`) after each assignment of input partitions, before
+it processes any of their events: the records the previous owner wrote are then here.
 
-The values are what Faust's serializer for the table gives, so the table holds the same
-data whichever path read a record.
+Both paths apply a changelog partition's records in offset order, and neither applies a
+record at or below the last offset applied (they overlap), so the table only moves forward.
+The values are what Faust's serializer for the table gives (`app.serializers`), so the
+table holds the same data whichever path read a record.
+
+Faust makes the store from the table's URL (`BULK_STORE_URL`): the scheme is registered as
+a Faust store in pyproject.toml (entry point group `faust.stores`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.stores import memory
 from faust.types import TP, EventT
@@ -34,6 +42,9 @@ FETCH_BYTES = 64 * 1024 * 1024  # large fetches: the point is few round trips
 # 25 s in 203 fetches with a 20 ms wait, 2.4 s in 10 with 500 ms (and 64 MB fetches).
 FETCH_WAIT_MS = 500
 LOAD_TIMEOUT_S = 300.0  # before the join; then Faust's recovery reads what is left
+CATCH_UP_TIMEOUT_S = 60.0  # after an assignment of input partitions; then it is tried again
+BULK_STORE_URL = "cartwatch-bulk://memory"  # the entry point in pyproject.toml (a URL with
+# nothing after the scheme is false to Faust, which then takes its default store)
 
 
 class BulkLoadedStore(memory.Store):
@@ -56,12 +67,10 @@ class BulkLoadedStore(memory.Store):
         to_value: Callable[[Any], Any],
     ) -> None:
         """Faust's recovery and live reading; the offsets are kept for the next rebalance."""
-        events = list(batch)
+        events = [e for e in batch if e.message.offset > self.applied.get(e.message.tp, -1)]
         super().apply_changelog_batch(events, to_key, to_value)
         for event in events:
-            tp, offset = event.message.tp, event.message.offset
-            if offset > self.applied.get(tp, -1):
-                self.applied[tp] = offset
+            self.applied[event.message.tp] = event.message.offset
 
     async def preload(self) -> None:
         """Read the whole changelog (what is there) before the worker joins its group.
@@ -72,6 +81,12 @@ class BulkLoadedStore(memory.Store):
         """
         topic = self.table.changelog_topic.get_topic_name()
         await self._load(topic, None, LOAD_TIMEOUT_S)
+
+    async def catch_up(self) -> None:
+        """Read the changelog to its end offsets (as they are now); raises if it could not."""
+        topic = self.table.changelog_topic.get_topic_name()
+        if not await self._load(topic, None, CATCH_UP_TIMEOUT_S):
+            raise TimeoutError(f"{self.table_name}: changelog not read to its end")
 
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
@@ -88,9 +103,10 @@ class BulkLoadedStore(memory.Store):
         if partitions:
             await self._load(topic, partitions, self.app.conf.broker_session_timeout / 2)
 
-    async def _load(self, topic: str, partitions: set[int] | None, budget_s: float) -> None:
+    async def _load(self, topic: str, partitions: set[int] | None, budget_s: float) -> bool:
         """Read `partitions` of `topic` (None: all) from where the store stands to their end
-        offsets, for at most `budget_s`. What was read stands if anything fails."""
+        offsets, for at most `budget_s`; whether it got there. What was read stands if
+        anything fails."""
         started, before, unfinished = time.monotonic(), self.bulk_loaded, False
         consumer = AIOKafkaConsumer(
             enable_auto_commit=False,
@@ -115,8 +131,9 @@ class BulkLoadedStore(memory.Store):
         log.info(
             "%s: %d changelog records read in bulk in %.1f s%s",
             self.table_name, self.bulk_loaded - before, time.monotonic() - started,
-            "; Faust's recovery reads the rest" if unfinished else "",
+            "; not to the end" if unfinished else "",
         )  # fmt: skip
+        return not unfinished
 
     async def _read(
         self, consumer: AIOKafkaConsumer, topic: str, partitions: set[int], deadline: float
@@ -138,36 +155,29 @@ class BulkLoadedStore(memory.Store):
         return bool(wanted)
 
     def _apply_records(self, tp: TP, records: list) -> None:
-        data, partitions = self.data, self._key_partition
+        data, serializers = self.data, self.app.serializers
+        last = self.applied.get(tp, -1)
+        records = [record for record in records if record.offset > last]
         for record in records:
-            key = self.table._to_key(self._decode_key(record.key))
+            key = serializers.loads_key(self.key_type, record.key, serializer=self.key_serializer)
             if record.value is None:
                 data.pop(key, None)
-                partitions.pop(key, None)
             else:
-                data[key] = self.table._to_value(self._decode_value(record.value))
-                partitions[key] = tp.partition
+                data[key] = serializers.loads_value(
+                    self.value_type, record.value, serializer=self.value_serializer
+                )
         if records:
-            self.applied[tp] = max(self.applied.get(tp, -1), records[-1].offset)
+            self.applied[tp] = records[-1].offset
             self.bulk_loaded += len(records)
 
 
-def use_bulk_loaded_store(table: Any, consumer_options: dict[str, Any]) -> BulkLoadedStore:
-    """Give a newly made table a `BulkLoadedStore` (before anything has used its store)."""
-    if table._data is not None:
-        raise RuntimeError(f"table {table.name} already has a store")
-    store = BulkLoadedStore(
-        "memory://",
-        table.app,
-        table,
-        table_name=table.name,
-        key_type=table.key_type,
-        key_serializer=table.key_serializer,
-        value_serializer=table.value_serializer,
-        value_type=table.value_type,
-        loop=table.loop,
-        options=table.options,
-    )
+def bulk_loaded_store(
+    table: faust.GlobalTable, consumer_options: dict[str, Any]
+) -> BulkLoadedStore:
+    """The store of a table made with `store=BULK_STORE_URL`, given the options of the
+    consumers it reads the changelog with."""
+    store = table.data
+    if not isinstance(store, BulkLoadedStore):
+        raise TypeError(f"table {table.name}: store {type(store).__name__}, not BulkLoadedStore")
     store.consumer_options = consumer_options
-    table._data = store
     return store

@@ -114,7 +114,7 @@ def run_worker(settings: Settings) -> int:
     )
     api = ApiServer(web_app, settings.api_host, settings.api_port, tls, open_api)
     delivery = DeliveryService(AlertDispatcher.from_settings(engine, settings))
-    dump = DumpOnSignal(worker.app)  # kill -USR1: where a stalled worker waits
+    dump = DumpOnSignal(worker.input.describe)  # kill -USR1: where a stalled worker waits
     # The services start in this order and the app after them: the API answers (/healthz
     # 503, /metrics) while the tables' changelogs are read in bulk, before the group join.
     preload = TablePreload(worker)

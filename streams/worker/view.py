@@ -1,15 +1,15 @@
-"""What the HTTP API reads of a running worker: its records, alerts and Faust's state."""
+"""What the HTTP API reads of a running worker: its records, alerts and input state."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import faust
-from faust.exceptions import ConsumerNotStarted
 
 from cartwatch.alerts.pipeline import record_key
 from cartwatch.models.dlt import boundary_report
 from cartwatch.models.patient import PatientRecord
+from cartwatch.streams.kafka.input_consumer import InputConsumer
 from cartwatch.streams.worker.settings import Settings
 from cartwatch.streams.worker.tables import TableRecords
 
@@ -20,11 +20,13 @@ class WorkerView:
     def __init__(
         self,
         app: faust.App,
+        inputs: InputConsumer,
         store: TableRecords,
         alert_table: faust.GlobalTable,
         settings: Settings,
     ) -> None:
         self.app = app
+        self.inputs = inputs
         self.store = store
         self.alert_table = alert_table
         self.settings = settings
@@ -48,26 +50,12 @@ class WorkerView:
         return boundary_report(self.store.all(trial_id), toxicity, as_of)
 
     def is_consuming(self) -> bool:
-        """Partitions assigned, this worker's table partitions restored, not rebalancing."""
-        app = self.app
-        if app.rebalancing or app.in_recovery or not app.consumer.assignment():
+        """Input partitions assigned and ready (the tables read to their changelogs' ends),
+        and Faust's table recovery done."""
+        if not self.inputs.ready or not self.inputs.assignment():
             return False
-        # Not `standbys_ready`: that waits for changelog traffic and never comes on an idle
-        # trial; other workers' partitions are read continuously after recovery anyway.
-        return app.tables.recovery.completed.is_set()
+        return self.app.tables.recovery.completed.is_set()
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
-        """Highwater minus committed offset of each owned input partition (Faust's view)."""
-        consumer, lag = self.app.consumer, {}
-        try:
-            owned = consumer.assignment()
-        except ConsumerNotStarted:
-            return lag
-        inputs = self.settings.input_topics
-        for tp in owned:
-            # next offset to read, as in Kafka; nothing committed yet counts from the start
-            committed = consumer._committed_offset.get(tp) or 0
-            highwater = consumer.highwater(tp) if tp.topic in inputs else None
-            if highwater is not None:
-                lag[(tp.topic, tp.partition)] = max(0, highwater - committed)
-        return lag
+        """High watermark minus committed offset of each owned input partition."""
+        return {(tp.topic, tp.partition): n for tp, n in self.inputs.lag().items()}

@@ -142,7 +142,7 @@ def wait_until_stored(settings: Settings, wanted, database_url: str, timeout: fl
 
 def wait_until_committed(workers, timeout: float = 60.0) -> None:
     """Until each worker has committed every input message (its consumer-lag gauges at 0):
-    after a restart its commits must catch up, not crawl (cartwatch.streams.kafka.faust_patches)."""
+    after a restart its commits must catch up, not crawl (streams/kafka/input_consumer.py)."""
     deadline = time.monotonic() + timeout
     for worker in workers:
         while (lag := _lag(worker)) != 0:

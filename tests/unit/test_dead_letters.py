@@ -19,7 +19,7 @@ from cartwatch.streams.kafka.deadletter import (
 from cartwatch.streams.storage.items import DeadLetter
 from cartwatch.streams.worker.batch import Batch
 from tests.unit.builders import at, infusion
-from tests.unit.worker_doubles import Event, Message, worker_with_doubles
+from tests.unit.worker_doubles import Record, worker_with_doubles
 
 
 def test_a_reason_quoting_a_huge_value_is_clipped():
@@ -78,7 +78,7 @@ def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_t
     producer = worker.app.producer.send.__self__
     huge = b'{"junk": "' + b"y" * 1_048_380 + b"!"
     labs = next(t for t, kind in worker.settings.input_topics.items() if kind == "lab")
-    event = Event(huge, Message(labs, 1, 0, b"P1", huge))
+    event = Record(labs, 1, 0, b"P1", huge)
     asyncio.run(worker.processor.process([event]))
     ((topic, partition, key, value),) = producer.sent
     headers = read_dead_letter_headers(producer.headers[0])
@@ -91,7 +91,7 @@ def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_t
 
 def _batch_rows(worker, event):
     batch = Batch()
-    batch.add(worker.trial.pipeline.handle(event.value, "lab"), event.message)
+    batch.add(worker.trial.pipeline.handle(event.value, "lab"), event)
     return list(batch.storage_items(worker.store))
 
 
@@ -99,7 +99,7 @@ def test_a_dead_letter_is_counted_once_the_broker_has_it_not_per_attempt(tmp_pat
     worker, *_ = worker_with_doubles(tmp_path)
     producer = worker.app.producer.send.__self__
     labs = next(t for t, kind in worker.settings.input_topics.items() if kind == "lab")
-    event = Event(b"not json", Message(labs, 1, 0, b"P1", b"not json"))
+    event = Record(labs, 1, 0, b"P1", b"not json")
     accept = producer.send
 
     async def refuse(topic, *args):

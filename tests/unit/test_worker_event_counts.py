@@ -9,15 +9,15 @@ from pathlib import Path
 
 from cartwatch.streams.worker.app import Worker
 from tests.unit.builders import at, infusion
-from tests.unit.worker_doubles import Event, Message, settle, worker_with_doubles
+from tests.unit.worker_doubles import Record, settle, worker_with_doubles
 
 
-def _on(worker: Worker, suffix: str, raw: bytes | None, offset: int) -> Event:
+def _on(worker: Worker, suffix: str, raw: bytes | None, offset: int) -> Record:
     """A message as read from `<prefix>.<suffix>`, keyed by patient P1."""
-    return Event(raw, Message(worker.settings.topic(suffix), 0, offset, b"P1", raw))  # type: ignore[arg-type]
+    return Record(worker.settings.topic(suffix), 0, offset, b"P1", raw)  # type: ignore[arg-type]
 
 
-def _run_batch(worker: Worker, changelogs: list, events: list[Event]) -> None:
+def _run_batch(worker: Worker, changelogs: list, events: list[Record]) -> None:
     async def run() -> None:
         task = asyncio.ensure_future(worker.processor.process(events))
         while not task.done():

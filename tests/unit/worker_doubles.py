@@ -14,19 +14,15 @@ from cartwatch.streams.worker.settings import Settings
 
 
 @dataclass
-class Message:
+class Record:
+    """An input record as aiokafka's consumer gives it."""
+
     topic: str
     partition: int
     offset: int
     key: bytes
     value: bytes
-    timestamp: float = 0.0
-
-
-@dataclass
-class Event:
-    value: bytes
-    message: Message
+    timestamp: int = 0  # milliseconds
 
 
 class Changelog:
@@ -84,13 +80,10 @@ def worker_with_doubles(data_dir: Path) -> tuple[Worker, Changelog, Changelog]:
     return worker, records, alerts
 
 
-def events_of(worker: Worker, *events: dict) -> list[Event]:
+def events_of(worker: Worker, *events: dict) -> list[Record]:
     topic_of = {kind: topic for topic, kind in worker.settings.input_topics.items()}
     return [
-        Event(
-            json.dumps(e).encode(),
-            Message(topic_of[e["type"]], 3, offset, e["patient_id"].encode(), b""),
-        )
+        Record(topic_of[e["type"]], 3, offset, e["patient_id"].encode(), json.dumps(e).encode())
         for offset, e in enumerate(events)
     ]
 
