@@ -1,6 +1,6 @@
 """The worker's input path: its own aiokafka consumer, batches, and explicit checkpoints.
 
-Faust's consumer hands the agent one message at a time (a `wait_first` over four futures
+Faust's consumer hands an agent one message at a time (a `wait_first` over four futures
 per message, an `Event`, sensor calls and an acknowledgement each) and commits whatever
 was acknowledged on its own timer; keeping that commit behind our writes took replacing
 five of its methods. The inputs are read here instead, by an `AIOKafkaConsumer` in its
@@ -8,21 +8,24 @@ own consumer group (`input_group`), run as a service of the Faust app
 (docs/ARCHITECTURE.md, "What Faust does here").
 
 A batch is what the consumer has ready, up to `batch_max` records; an idle consumer
-waits for the next records, then `batch_within_s` for a few more. Each batch ends in a
-checkpoint (`Checkpoint`): the processor applies it and writes all it produced, in the
-order that loses nothing (alerts and dead letters acknowledged by the broker, the alert
-table's entries, the database rows, the patient records' changelog records;
-streams/worker/batch.py), and only then are the input offsets committed. A crash
-anywhere before the commit re-reads the batch from the last commit: `event_id` and
-`alert_id` make the writes idempotent.
+waits for the next records, then `batch_within_s` for a few more. Each batch is applied
+at once and its alerts and dead letters published (`Sink.apply`), so an alert waits for
+no checkpoint. A checkpoint (`Sink.checkpoint`, then the commit) writes what the batches
+since the last one changed: the database rows, then each touched patient's record once;
+only then are the input offsets committed. It comes when no more records are ready (an
+idle or keeping-up worker checkpoints every batch), or under a backlog after
+`checkpoint_events` records or `checkpoint_interval_s`, whichever first: a patient touched
+by many batches of a backlog is written once per checkpoint, not once per batch. A crash
+anywhere before the commit re-reads from the last commit: `event_id` and `alert_id` make
+the writes idempotent (streams/worker/batch.py has the order that loses nothing).
 
-Rebalances: the revoke callback waits for the batch in hand to reach its checkpoint
+Rebalances: the revoke callback waits for the batch in hand, then takes the checkpoint
 (`lock`), so a partition never changes hands with events processed and not committed.
 After an assignment, and before the next batch, `on_assigned`
 brings the worker's state up to date (the tables read to their changelogs' ends: the
-previous owner committed only what its records hold). A batch whose processing fails
-(a send the broker refused, the database away) is read again: each of its partitions is
-sought back to the batch's first offset there.
+previous owner committed only what its records hold). When a batch or a checkpoint fails
+(a send the broker refused, the database away) everything since the last commit is read
+again: each partition is sought back to its first offset after that commit.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -56,62 +59,78 @@ def input_group(topic_prefix: str) -> str:
 
 @dataclass
 class Checkpoint:
-    """The input offsets a batch covers: where each partition's records start and end."""
+    """The input records applied since the last commit: where each partition's start and
+    end, how many, and since when."""
 
     first: dict[TopicPartition, int] = field(default_factory=dict)
     last: dict[TopicPartition, int] = field(default_factory=dict)
+    records: int = 0
+    started: float = 0.0  # time.monotonic() of the first batch
 
-    @classmethod
-    def of(cls, batch: Mapping[TopicPartition, list[Any]]) -> Checkpoint:
-        checkpoint = cls()
+    def add(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        if not self.records:
+            self.started = time.monotonic()
         for tp, records in batch.items():
             if records:
-                checkpoint.first[tp] = records[0].offset
-                checkpoint.last[tp] = records[-1].offset
-        return checkpoint
+                self.first.setdefault(tp, records[0].offset)
+                self.last[tp] = records[-1].offset
+                self.records += len(records)
 
     def next_offsets(self) -> dict[TopicPartition, int]:
         """What to commit: the offset after the last record of each partition."""
         return {tp: offset + 1 for tp, offset in self.last.items()}
 
 
-Process = Callable[[list[Any]], Awaitable[None]]
+class Sink(Protocol):
+    """What the input path hands its records to (streams/worker/batch.py)."""
+
+    async def apply(self, records: list[Any]) -> None:
+        """Apply a batch (aiokafka `ConsumerRecord`s, each partition's in offset order)."""
+
+    async def checkpoint(self) -> None:
+        """Write what the batches since the last checkpoint changed."""
+
+    def discard(self) -> None:
+        """Forget what the batches since the last checkpoint applied (read again)."""
 
 
 class InputConsumer(Service):
-    """Reads the input topics in batches; each batch processed, then its offsets committed.
+    """Reads the input topics in batches into `sink`, with checkpoints, then commits.
 
-    `process` gets a batch's records (aiokafka `ConsumerRecord`s, each partition's in
-    offset order) and returns once everything they produced is written. `on_assigned`
-    runs after each assignment, before the next batch; `on_revoked` when partitions go,
-    after the batch in hand reached its checkpoint.
+    `on_assigned` runs after each assignment, before the next batch; `on_revoked` when
+    partitions go, after the checkpoint of what was applied.
     """
 
     def __init__(
         self,
         topics: list[str],
         consumer_options: dict[str, Any],
-        process: Process,
+        sink: Sink,
         on_assigned: Callable[[], Awaitable[None]],
         on_revoked: Callable[[], Awaitable[None]],
         batch_max: int,
         batch_within_s: float,
+        checkpoint_events: int,
+        checkpoint_interval_s: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.topics = topics
         self.consumer_options = consumer_options
-        self.process = process
+        self.sink = sink
         self.on_assigned = on_assigned
         self.on_revoked = on_revoked
         self.batch_max = batch_max
         self.batch_within_s = batch_within_s
+        self.checkpoint_events = checkpoint_events
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.pending = Checkpoint()  # applied since the last commit
         self.consumer: AIOKafkaConsumer | None = None
         self.lock = asyncio.Lock()  # a batch from processing to commit; a revocation
         self.generation = 0  # counts assignments (`_after_assignment` spans none)
         self.ready = False  # assigned, and `on_assigned` done since
         self.committed: dict[TopicPartition, int] = {}  # next offset, per owned partition
-        self.failed_batches = 0
+        self.failed_batches = 0  # batches or checkpoints that failed and were read again
         self._task: asyncio.Task | None = None
 
     async def on_start(self) -> None:
@@ -123,8 +142,9 @@ class InputConsumer(Service):
 
     async def on_stop(self) -> None:
         if self._task is not None:
-            async with self.lock:  # the batch in hand reaches its checkpoint first
+            async with self.lock:  # after the batch in hand, and its checkpoint
                 self._task.cancel()
+                await self._checkpoint()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.consumer is not None:
@@ -159,26 +179,38 @@ class InputConsumer(Service):
 
     async def _run(self) -> None:
         while True:
-            # Fetched, processed and committed under the lock: a revocation waits for the
-            # checkpoint, so no batch straddles a rebalance (the lock is fair: a waiting
-            # revocation goes before the next batch).
+            # Fetched, applied, and checkpointed when due, under the lock: a revocation
+            # waits for it (the lock is fair: a waiting revocation goes before the next
+            # batch), so no batch straddles a rebalance.
             async with self.lock:
-                if not self.ready and self.assignment():
-                    try:
-                        await self._after_assignment()
-                    except Exception as exc:  # the broker away: try again, nothing read yet
-                        log.warning("input partitions not ready (%s: %s)", type(exc).__name__, exc)
-                        await asyncio.sleep(RETRY_AFTER_S)
-                        continue
-                batch = await self._next_batch()
-                if batch:
-                    await self._checkpoint(batch)
+                try:
+                    await self._step()
+                except Exception as exc:  # the broker away, say: never a dead input path
+                    log.warning("input path: %s: %s; again in %.1f s", type(exc).__name__,
+                                exc, RETRY_AFTER_S)  # fmt: skip
+                    await asyncio.sleep(RETRY_AFTER_S)
 
-    async def _next_batch(self) -> dict[TopicPartition, list[Any]]:
+    async def _step(self) -> None:
+        if not self.ready and self.assignment():
+            await self._after_assignment()
+        # With records applied and not committed, only what is ready now: none ready, the
+        # checkpoint comes at once.
+        batch = await self._next_batch(0 if self.pending.records else IDLE_POLL_MS)
+        if batch and not await self._apply(batch):
+            return
+        pending = self.pending
+        if pending.records and (
+            not batch
+            or pending.records >= self.checkpoint_events
+            or time.monotonic() - pending.started >= self.checkpoint_interval_s
+        ):
+            await self._checkpoint()
+
+    async def _next_batch(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
         consumer = self.consumer
-        batch = await consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=self.batch_max)
+        batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_max)
         count = sum(map(len, batch.values()))
-        if 0 < count < self.batch_max and self.batch_within_s:
+        if timeout_ms and 0 < count < self.batch_max and self.batch_within_s:
             await asyncio.sleep(self.batch_within_s)  # idle until now: gather the next few
             more = await consumer.getmany(timeout_ms=0, max_records=self.batch_max - count)
             for tp, records in more.items():
@@ -203,22 +235,28 @@ class InputConsumer(Service):
     async def _first_offset(self, tp: TopicPartition) -> int:
         return (await self.consumer.beginning_offsets([tp]))[tp]
 
-    async def _checkpoint(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        checkpoint = Checkpoint.of(batch)
+    async def _apply(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Apply a batch; False, and everything since the last commit read again, if it
+        failed."""
+        self.pending.add(batch)
         records = [record for tp_records in batch.values() for record in tp_records]
         try:
-            await self.process(records)
-        except Exception as exc:  # read the batch again; nothing of it was committed
-            self.failed_batches += 1
-            log.warning(
-                "batch of %d input records failed (%s: %s); read again in %.1f s",
-                len(records), type(exc).__name__, exc, RETRY_AFTER_S,
-            )  # fmt: skip
-            for tp, offset in checkpoint.first.items():
-                self.consumer.seek(tp, offset)
-            await asyncio.sleep(RETRY_AFTER_S)
+            await self.sink.apply(records)
+        except Exception as exc:
+            await self._read_again("batch", exc)
+            return False
+        return True
+
+    async def _checkpoint(self) -> None:
+        """Write what was applied since the last commit, then commit the offsets."""
+        if not self.pending.records:
             return
-        offsets = checkpoint.next_offsets()
+        try:
+            await self.sink.checkpoint()
+        except Exception as exc:
+            await self._read_again("checkpoint", exc)
+            return
+        offsets, self.pending = self.pending.next_offsets(), Checkpoint()
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:  # the next owner reads them again
@@ -226,8 +264,26 @@ class InputConsumer(Service):
             return
         self.committed.update(offsets)
 
+    async def _read_again(self, what: str, exc: Exception) -> None:
+        """Seek back to the last commit and forget what was applied since."""
+        self.failed_batches += 1
+        pending, self.pending = self.pending, Checkpoint()
+        log.warning(
+            "%s of %d input records failed (%s: %s); read again in %.1f s",
+            what, pending.records, type(exc).__name__, exc, RETRY_AFTER_S,
+        )  # fmt: skip
+        self.sink.discard()
+        owned = self.assignment()
+        for tp, offset in pending.first.items():
+            if tp in owned:
+                self.consumer.seek(tp, offset)
+        await asyncio.sleep(RETRY_AFTER_S)
+
     async def partitions_revoked(self) -> None:
         async with self.lock:
+            # What was applied, committed while the partitions are still owned (a failure
+            # forgets it: the next owner reads it again).
+            await self._checkpoint()
             self.generation += 1
             self.ready = False
             self.committed = {}

@@ -13,7 +13,7 @@ stops short. Sending every record alone (a producer batch size of one byte) kept
 right at one broker round trip per record, which capped the worker on the event-to-alert
 stream (docs/BENCHMARKS.md). Here the records of a batch go out in normal produce batches,
 and each partition's last record follows alone once the others are acknowledged: two
-round trips per batch. Within a worker only its agent sends to these partitions, one batch
+round trips per batch. Within a worker only its input path sends to these partitions, one batch
 at a time, so nothing of its own joins a last record's produce batch. Not guaranteed: a
 crash between the two sends leaves a several-record batch last (its records belong to
 events not yet acknowledged, processed and sent again), and so can a worker that lost its

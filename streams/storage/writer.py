@@ -1,6 +1,6 @@
 """`StorageWriter`: the stream's sink into the database, with back-pressure and retries.
 
-The asyncio agent awaits `put(item)`; a bounded queue makes it wait when the database
+The input path awaits `put(item)`; a bounded queue makes it wait when the database
 falls behind (back-pressure instead of unbounded memory). One background thread takes
 batches (up to `batch_size` items or `max_delay_s` seconds), applies them as idempotent
 upserts in one transaction, and when that fails (PostgreSQL down, say) keeps the batch

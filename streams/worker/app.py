@@ -63,11 +63,13 @@ class Worker:
         self.input = InputConsumer(
             list(settings.input_topics),
             input_consumer_options(settings, embedded),
-            self.processor.process,
+            self.processor,
             self._on_assigned,
             self._on_revoked,
             settings.batch_max,
             settings.batch_within_s,
+            settings.checkpoint_events,
+            settings.checkpoint_interval_s,
         )
         self.view = WorkerView(self.app, self.input, self.store, self.alert_id_to_alert, settings)
         self.gauges = GaugeRefresher(

@@ -10,6 +10,7 @@ crash at any point replays the batch into idempotent writes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -47,6 +48,11 @@ class InputRecord(Protocol):
     timestamp: int  # milliseconds since the epoch
 
 
+# Messages applied between two turns of the event loop (~20-100 us each): a batch of 5,000
+# holds the loop ~25 ms at a time, not its whole length.
+MESSAGES_PER_TURN = 500
+
+
 @dataclass
 class Batch:
     """What one batch of input messages did, gathered before anything is published."""
@@ -67,6 +73,14 @@ class Batch:
             if isinstance(handled.event, AdverseEvent):
                 self.adverse_events.append(handled.event)
 
+    def extend(self, other: Batch) -> None:
+        """Add what a later batch produced (a checkpoint spans batches)."""
+        self.touched.update(other.touched)
+        self.raised += other.raised
+        self.invalid += other.invalid
+        self.adverse_events += other.adverse_events
+        self.outcomes.update(other.outcomes)
+
     def storage_items(self, store: TableRecords) -> Iterator[StorageItem]:
         """The database rows of the batch: snapshots, reports, alerts, dead letters."""
         for key in self.touched:
@@ -78,7 +92,8 @@ class Batch:
 
 
 class BatchProcessor:
-    """Applies a batch of input events and writes what it produced, in order."""
+    """Applies batches of input events (`apply`: alerts and dead letters published at once)
+    and writes what they changed at each checkpoint (`checkpoint`), in order."""
 
     def __init__(
         self,
@@ -98,14 +113,17 @@ class BatchProcessor:
         self.writer = writer
         self.embedded = embedded  # the embedded broker takes a batch's records one by one
         self.type_by_topic = settings.input_topics
+        self.pending = Batch()  # what the batches since the last checkpoint produced
 
-    async def process(self, messages: list[InputRecord]) -> None:
-        """Apply `messages`, then publish, store and write the records; the caller commits."""
+    async def apply(self, messages: list[InputRecord]) -> None:
+        """Apply a batch of `messages` and publish its alerts and dead letters (steps 1-2);
+        what it changed waits for the `checkpoint`."""
         trial = self.trial
         await trial.ensure_loaded()
         store, batch = trial.store, Batch()
-        store.begin_batch()
-        for message in messages:
+        for n, message in enumerate(messages, start=1):
+            if n % MESSAGES_PER_TURN == 0:
+                await asyncio.sleep(0)  # the API, /metrics and the heartbeats meanwhile
             kind = self.type_by_topic.get(message.topic)
             handled = trial.pipeline.handle(message.value, kind, key=message.key)
             batch.add(handled, message)
@@ -113,14 +131,29 @@ class BatchProcessor:
                 record = store[handled.record_key]
                 batch.raised += [(a, message) for a in trial.monitor.observe(record, handled.event)]
         await self._publish(batch)
+        self.pending.extend(batch)
+
+    async def checkpoint(self) -> None:
+        """Write what the batches since the last checkpoint changed: their database rows,
+        then each touched patient's record once (steps 3-4); the caller then commits the
+        input offsets."""
+        batch = self.pending
         await self._store(batch)
         # The input offsets are committed when this returns: the changelog records must be
-        # on the broker by then (`tables.table_write`). The alert
-        # table's entries before them: a patient record that claims an alert is never on the
-        # broker without the alert's entry (a crash between would skip it for good).
-        await send_all(store.commit(batch.touched), self.embedded)
+        # on the broker by then (`tables.table_write`). The alert table's entries before
+        # them (`apply`): a patient record that claims an alert is never on the broker
+        # without the alert's entry (a crash between would skip it for good).
+        await send_all(self.trial.store.commit(batch.touched), self.embedded)
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
+        self.pending = Batch()
+
+    def discard(self) -> None:
+        """Forget what the batches since the last checkpoint applied: their events are read
+        again (a batch or a checkpoint failed)."""
+        self.pending = Batch()
+        self.trial.store.begin_batch()
+        self.trial.invalidate()
 
     async def _publish(self, batch: Batch) -> None:
         """Send the dead letters and the alerts, wait for the broker, then write and wait

@@ -91,14 +91,16 @@ class Settings(BaseSettings):
     # CARTWATCH_RULES__CRS_GRADE_MIN, CARTWATCH_RULES__WARNINGS__FERRITIN_NG_ML,
     # CARTWATCH_RULES__TOXICITY__P0, ... (docs/ALERT_RULES.md).
     rules: RuleThresholds = RuleThresholds()
-    # The agent takes the events buffered while it processed the last batch, up to
-    # `batch_max` (worker/batches.py), so under load batches grow with the time a batch takes
-    # (a batch's fixed costs: a database commit, the broker's round trips); an idle worker
-    # gathers `batch_within_s` after an event's arrival. Measured (docs/BENCHMARKS.md,
-    # 2026-11-30): event-to-alert p50 36-60 ms at 2,000 events/s, against 101-107 ms with
-    # Faust's `take_events` and 0.1 s, at the same throughput.
+    # A batch is what the input consumer has fetched, up to `batch_max` (streams/kafka/
+    # input_consumer.py), so under load batches grow with the time a batch takes; an idle
+    # worker gathers `batch_within_s` after an event's arrival.
     batch_max: int = Field(default=5000, ge=1)
     batch_within_s: float = Field(default=0.02, gt=0)
+    # Under a backlog, a checkpoint (database rows, each touched patient's record once, the
+    # offsets committed) after this many events or this long, whichever first; otherwise
+    # after every batch (streams/kafka/input_consumer.py).
+    checkpoint_events: int = Field(default=50_000, ge=1)
+    checkpoint_interval_s: float = Field(default=1.0, gt=0)
     # Longest a consumer fetch waits on the broker for records. Unset: Faust's fixed 1,500 ms
     # (Apache Kafka answers as soon as records arrive), 10 ms on the embedded broker, which
     # holds a fetch for its whole wait (streams/kafka/faust_settings.py).

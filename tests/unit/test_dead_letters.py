@@ -19,7 +19,7 @@ from cartwatch.streams.kafka.deadletter import (
 from cartwatch.streams.storage.items import DeadLetter
 from cartwatch.streams.worker.batch import Batch
 from tests.unit.builders import at, infusion
-from tests.unit.worker_doubles import Record, worker_with_doubles
+from tests.unit.worker_doubles import Record, processed, worker_with_doubles
 
 
 def test_a_reason_quoting_a_huge_value_is_clipped():
@@ -79,7 +79,7 @@ def test_the_worker_dead_letters_a_message_the_broker_took_whole_but_too_large_t
     huge = b'{"junk": "' + b"y" * 1_048_380 + b"!"
     labs = next(t for t, kind in worker.settings.input_topics.items() if kind == "lab")
     event = Record(labs, 1, 0, b"P1", huge)
-    asyncio.run(worker.processor.process([event]))
+    asyncio.run(processed(worker, [event]))
     ((topic, partition, key, value),) = producer.sent
     headers = read_dead_letter_headers(producer.headers[0])
     assert (topic, partition, key, value) == (worker.settings.dead_letter_topic, 1, b"P1", None)
@@ -113,8 +113,8 @@ def test_a_dead_letter_is_counted_once_the_broker_has_it_not_per_attempt(tmp_pat
 
     worker.app.producer.send = refuse
     with pytest.raises(ConnectionError):
-        asyncio.run(worker.processor.process([event]))
+        asyncio.run(processed(worker, [event]))
     assert counted() in (None, 0)
     worker.app.producer.send = accept
-    asyncio.run(worker.processor.process([event]))
+    asyncio.run(processed(worker, [event]))
     assert counted() == 1

@@ -93,6 +93,6 @@ def test_a_failed_batch_leaves_no_claim_on_its_ids(tmp_path: Path, monkeypatch):
         patch.setattr(worker.app.producer, "send", broker_gone)
         with pytest.raises(ConnectionError):
             _run(worker, changelogs, infusion(at(0), patient="A", event_id="d1"))
-    worker.trial.loaded = False  # as the agent does when a batch fails
+    worker.processor.discard()  # as the input path does when a batch fails
     # The failed batch stored nothing: the id's first use is the one that comes now.
     assert _run(worker, changelogs, infusion(at(0), patient="B", event_id="d1")) == ["2:T1:B"]

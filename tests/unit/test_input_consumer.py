@@ -1,6 +1,7 @@
-"""The input path's checkpoints (streams/kafka/input_consumer.py), with a consumer double
-that records what the service asks of aiokafka: commits, seeks, and the order of both
-around processing and rebalances. The real consumer runs in tests/integration."""
+"""The input path's batches and checkpoints (streams/kafka/input_consumer.py), with a
+consumer double that records what the service asks of aiokafka: commits, seeks, and the
+order of both around applying, checkpoints and rebalances. The real consumer runs in
+tests/integration."""
 
 from __future__ import annotations
 
@@ -83,19 +84,36 @@ class Consumer:
 
 
 class Service:
-    """An `InputConsumer` on the double; `calls` says what ran, in order."""
+    """An `InputConsumer` on the double, with itself as the sink; `calls` says what ran."""
 
-    def __init__(self, consumer: Consumer, fail: int = 0, within: float = 0.0) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        fail: int = 0,
+        within: float = 0.0,
+        fail_checkpoints: int = 0,
+        checkpoint_events: int = 1000,
+        checkpoint_interval_s: float = 60.0,
+    ) -> None:
         self.calls: list[tuple] = []
         self.fail = fail  # how many batches fail before they succeed
-        self.gate: asyncio.Event | None = None  # set: processing waits for it
+        self.fail_checkpoints = fail_checkpoints
+        self.gate: asyncio.Event | None = None  # set: applying waits for it
         self.consumer = consumer
         self.inputs = InputConsumer(
-            ["labs"], {}, self.process, self.on_assigned, self.on_revoked, 100, within
+            ["labs"],
+            {},
+            self,
+            self.on_assigned,
+            self.on_revoked,
+            100,
+            within,
+            checkpoint_events,
+            checkpoint_interval_s,
         )
         self.inputs.consumer = consumer
 
-    async def process(self, batch: list[Record]) -> None:
+    async def apply(self, batch: list[Record]) -> None:
         self.calls.append(("process", [(r.partition, r.offset) for r in batch]))
         if self.gate is not None:
             await self.gate.wait()
@@ -103,11 +121,23 @@ class Service:
             self.fail -= 1
             raise ConnectionError("broker away")
 
+    async def checkpoint(self) -> None:
+        self.calls.append(("checkpoint", len(self.consumer.log)))
+        if self.fail_checkpoints:
+            self.fail_checkpoints -= 1
+            raise ConnectionError("database away")
+
+    def discard(self) -> None:
+        self.calls.append(("discard",))
+
     async def on_assigned(self) -> None:
         self.calls.append(("assigned", len(self.consumer.log)))
 
     async def on_revoked(self) -> None:
         self.calls.append(("revoked", len(self.consumer.log)))
+
+    def kinds(self) -> list[str]:
+        return [call[0] for call in self.calls]
 
 
 async def settle(until, timeout: float = 2.0) -> None:
@@ -125,14 +155,19 @@ def quick_retries(monkeypatch):
 
 
 def test_a_checkpoint_commits_the_offset_after_each_partitions_last_record():
-    checkpoint = Checkpoint.of(
-        {LABS0: records(LABS0, 5, 6, 7), LABS1: records(LABS1, 2), LABS2: []}
-    )
-    assert checkpoint.first == {LABS0: 5, LABS1: 2}
-    assert checkpoint.next_offsets() == {LABS0: 8, LABS1: 3}
+    checkpoint = Checkpoint()
+    checkpoint.add({LABS0: records(LABS0, 5, 6, 7), LABS1: records(LABS1, 2), LABS2: []})
+    checkpoint.add({LABS0: records(LABS0, 8), LABS2: records(LABS2, 40)})
+    assert checkpoint.first == {LABS0: 5, LABS1: 2, LABS2: 40}
+    assert checkpoint.next_offsets() == {LABS0: 9, LABS1: 3, LABS2: 41}
+    assert checkpoint.records == 6
 
 
-def test_a_batch_is_committed_once_processed_and_only_then():
+def commits(consumer: Consumer) -> list[dict]:
+    return [entry[1] for entry in consumer.log if entry[0] == "commit"]
+
+
+def test_a_batch_is_committed_after_its_checkpoint_and_only_then():
     async def scenario() -> tuple[Service, Consumer]:
         consumer = Consumer({LABS0: 5})
         service = Service(consumer)
@@ -141,44 +176,107 @@ def test_a_batch_is_committed_once_processed_and_only_then():
         service.gate = asyncio.Event()
         await consumer.batches.put({LABS0: records(LABS0, 5, 6), LABS1: records(LABS1, 0)})
         await settle(lambda: ("process", [(0, 5), (0, 6), (1, 0)]) in service.calls)
-        assert not [entry for entry in consumer.log if entry[0] == "commit"]  # processing
+        assert commits(consumer) == []  # still applying
         service.gate.set()
-        await settle(lambda: any(entry[0] == "commit" for entry in consumer.log))
+        await settle(lambda: commits(consumer))
         assert service.inputs.lag() == {LABS0: 93, LABS1: 99}
         await service.inputs.on_stop()
         return service, consumer
 
     service, consumer = asyncio.run(scenario())
     assert consumer.log == [("commit", {LABS0: 7, LABS1: 1}), ("stop",)]
-    # the assignment's state came first: the tables read to their ends before any batch
-    assert [call[0] for call in service.calls] == ["revoked", "assigned", "process"]
+    # the assignment's state first (the tables read to their ends), then the batch; no
+    # more records ready: its checkpoint at once, before the commit (the log was empty)
+    assert service.calls[0] == ("revoked", 0) and service.calls[1] == ("assigned", 0)
+    assert service.kinds()[2:] == ["process", "checkpoint"]
+    assert service.calls[3] == ("checkpoint", 0)
     assert service.inputs.committed == {LABS0: 7, LABS1: 1}
 
 
-def test_a_batch_that_fails_is_read_again_from_its_first_offsets_and_not_committed():
+def test_under_a_backlog_batches_share_a_checkpoint_until_enough_events():
     async def scenario() -> tuple[Service, Consumer]:
         consumer = Consumer()
-        service = Service(consumer, fail=1)
+        service = Service(consumer, checkpoint_events=5)
+        for n in range(4):  # ready before the assignment: a backlog
+            await consumer.batches.put({LABS0: records(LABS0, 2 * n, 2 * n + 1)})
         await service.inputs.on_start()
+        await consumer.assign(LABS0)
+        await settle(lambda: len(commits(consumer)) == 2)
+        await service.inputs.on_stop()
+        return service, consumer
+
+    service, consumer = asyncio.run(scenario())
+    # 6 records reach the 5: one checkpoint for three batches; the fourth batch is the last
+    # ready, so its checkpoint comes when nothing more is
+    assert commits(consumer) == [{LABS0: 6}, {LABS0: 8}]
+    assert service.kinds()[2:] == [
+        "process",
+        "process",
+        "process",
+        "checkpoint",
+        "process",
+        "checkpoint",
+    ]
+
+
+def test_a_failed_batch_reads_again_everything_since_the_last_commit():
+    async def scenario() -> tuple[Service, Consumer]:
+        consumer = Consumer()
+        service = Service(consumer, checkpoint_events=100)
+        await consumer.batches.put({LABS0: records(LABS0, 3, 4)})
+        await consumer.batches.put({LABS0: records(LABS0, 5), LABS1: records(LABS1, 8)})
+        await service.inputs.on_start()
+        original = service.apply
+
+        async def second_fails(batch):
+            await original(batch)
+            if len([k for k in service.kinds() if k == "process"]) == 2:
+                raise ConnectionError("broker away")
+
+        service.inputs.sink = _Sink(second_fails, service)
         await consumer.assign(LABS0, LABS1)
-        await consumer.batches.put({LABS0: records(LABS0, 3, 4), LABS1: records(LABS1, 8)})
         await settle(lambda: any(entry[0] == "seek" for entry in consumer.log))
         # what the consumer gives after the seeks back: the same records
-        await consumer.batches.put({LABS0: records(LABS0, 3, 4), LABS1: records(LABS1, 8)})
-        await settle(lambda: any(entry[0] == "commit" for entry in consumer.log))
+        await consumer.batches.put({LABS0: records(LABS0, 3, 4, 5), LABS1: records(LABS1, 8)})
+        await settle(lambda: commits(consumer))
         await service.inputs.on_stop()
         return service, consumer
 
     service, consumer = asyncio.run(scenario())
     seeks = {entry[1]: entry[2] for entry in consumer.log if entry[0] == "seek"}
-    assert seeks == {LABS0: 3, LABS1: 8}
-    commits = [entry[1] for entry in consumer.log if entry[0] == "commit"]
-    assert commits == [{LABS0: 5, LABS1: 9}]  # once, after the second attempt
+    assert seeks == {LABS0: 3, LABS1: 8}  # the first batch's start too: it was not committed
+    assert commits(consumer) == [{LABS0: 6, LABS1: 9}]  # once, after the third batch
     assert service.inputs.failed_batches == 1
-    assert [call[0] for call in service.calls].count("process") == 2
+    assert service.kinds()[2:] == ["process", "process", "discard", "process", "checkpoint"]
 
 
-def test_a_revocation_waits_until_the_batch_in_hand_is_committed():
+class _Sink:
+    """`service` as the sink, with another `apply`."""
+
+    def __init__(self, apply, service: Service) -> None:
+        self.apply, self.checkpoint, self.discard = apply, service.checkpoint, service.discard
+
+
+def test_a_failed_checkpoint_is_not_committed_and_its_batches_are_read_again():
+    async def scenario() -> tuple[Service, Consumer]:
+        consumer = Consumer({LABS0: 3})
+        service = Service(consumer, fail_checkpoints=1)
+        await service.inputs.on_start()
+        await consumer.assign(LABS0)
+        await consumer.batches.put({LABS0: records(LABS0, 3, 4)})
+        await settle(lambda: any(entry[0] == "seek" for entry in consumer.log))
+        await consumer.batches.put({LABS0: records(LABS0, 3, 4)})
+        await settle(lambda: commits(consumer))
+        await service.inputs.on_stop()
+        return service, consumer
+
+    service, consumer = asyncio.run(scenario())
+    assert [e for e in consumer.log if e[0] == "seek"] == [("seek", LABS0, 3)]
+    assert commits(consumer) == [{LABS0: 5}]
+    assert service.kinds()[2:] == ["process", "checkpoint", "discard", "process", "checkpoint"]
+
+
+def test_a_revocation_waits_for_the_batch_in_hand_and_takes_its_checkpoint_first():
     async def scenario() -> tuple[Service, Consumer]:
         consumer = Consumer()
         service = Service(consumer)
@@ -186,27 +284,27 @@ def test_a_revocation_waits_until_the_batch_in_hand_is_committed():
         await consumer.assign(LABS0)
         service.gate = asyncio.Event()
         await consumer.batches.put({LABS0: records(LABS0, 0, 1, 2)})
-        await settle(lambda: any(call[0] == "process" for call in service.calls))
+        await settle(lambda: "process" in service.kinds())
         rebalance = asyncio.ensure_future(consumer.assign(LABS1))
         await asyncio.sleep(0.05)
-        assert not rebalance.done()  # the revocation waits for the checkpoint
-        assert [call[0] for call in service.calls].count("revoked") == 1  # the first join's
+        assert not rebalance.done()  # the revocation waits for the batch in hand
+        assert service.kinds().count("revoked") == 1  # the first join's
         service.gate.set()
         await rebalance
         await consumer.batches.put({LABS1: records(LABS1, 4)})
-        await settle(lambda: len([e for e in consumer.log if e[0] == "commit"]) == 2)
+        await settle(lambda: len(commits(consumer)) == 2)
         await service.inputs.on_stop()
         return service, consumer
 
     service, consumer = asyncio.run(scenario())
-    assert [e for e in consumer.log if e[0] == "commit"] == [
-        ("commit", {LABS0: 3}),
-        ("commit", {LABS1: 5}),
-    ]
-    # revoked after the commit (the log had one entry then), assigned before the next batch
-    kinds = [call[0] for call in service.calls]
-    assert kinds == ["revoked", "assigned", "process", "revoked", "assigned", "process"]
-    assert service.calls[3] == ("revoked", 1)
+    assert commits(consumer) == [{LABS0: 3}, {LABS1: 5}]
+    # a batch fetched without a wait takes no checkpoint of its own: the revocation takes
+    # it, and commits, before the partition goes (the log held the commit then); the next
+    # assignment's state before the next batch
+    assert service.kinds()[2:] == [
+        "process", "checkpoint", "revoked", "assigned", "process", "checkpoint"
+    ]  # fmt: skip
+    assert service.calls[4] == ("revoked", 1)
 
 
 def test_an_idle_consumer_gathers_a_few_more_records_before_the_batch():
@@ -215,10 +313,11 @@ def test_an_idle_consumer_gathers_a_few_more_records_before_the_batch():
         service = Service(consumer, within=0.05)
         await service.inputs.on_start()
         await consumer.assign(LABS0)
+        await asyncio.sleep(0.05)
         await consumer.batches.put({LABS0: records(LABS0, 0)})
         await asyncio.sleep(0.01)
         await consumer.batches.put({LABS0: records(LABS0, 1, 2)})
-        await settle(lambda: any(entry[0] == "commit" for entry in consumer.log))
+        await settle(lambda: commits(consumer))
         await service.inputs.on_stop()
         return service
 
@@ -228,7 +327,27 @@ def test_an_idle_consumer_gathers_a_few_more_records_before_the_batch():
     ]
 
 
-def test_nothing_is_processed_before_an_assignment_is_ready():
+def test_stopping_takes_the_checkpoint_of_what_was_applied():
+    async def scenario() -> tuple[Service, Consumer]:
+        consumer = Consumer()
+        service = Service(consumer)
+        await consumer.batches.put({LABS0: records(LABS0, 0, 1)})
+        await consumer.batches.put({LABS0: records(LABS0, 2)})
+        await service.inputs.on_start()
+        service.gate = asyncio.Event()
+        await consumer.assign(LABS0)
+        await settle(lambda: "process" in service.kinds())
+        stopping = asyncio.ensure_future(service.inputs.on_stop())
+        await asyncio.sleep(0.02)
+        service.gate.set()
+        await stopping
+        return service, consumer
+
+    _service, consumer = asyncio.run(scenario())
+    assert consumer.log == [("commit", {LABS0: 2}), ("stop",)]
+
+
+def test_nothing_is_applied_before_an_assignment_is_ready():
     async def scenario() -> Service:
         consumer = Consumer()
         service = Service(consumer)
@@ -243,3 +362,27 @@ def test_nothing_is_processed_before_an_assignment_is_ready():
     service = asyncio.run(scenario())
     assert service.inputs.committed == {LABS0: 0}  # nothing committed: the first offset
     assert "input ready True" in service.inputs.describe()
+
+
+def test_a_fetch_that_raises_leaves_the_input_path_running():
+    async def scenario() -> tuple[Service, Consumer]:
+        consumer = Consumer()
+        service = Service(consumer)
+        fetch, failures = consumer.getmany, [ConnectionError("broker away")]
+
+        async def getmany(timeout_ms: int, max_records: int) -> dict:
+            if failures:
+                raise failures.pop()
+            return await fetch(timeout_ms, max_records)
+
+        consumer.getmany = getmany
+        await service.inputs.on_start()
+        await consumer.assign(LABS0)
+        await consumer.batches.put({LABS0: records(LABS0, 0)})
+        await settle(lambda: commits(consumer))
+        await service.inputs.on_stop()
+        return service, consumer
+
+    service, consumer = asyncio.run(scenario())
+    assert commits(consumer) == [{LABS0: 1}]
+    assert service.kinds()[2:] == ["process", "checkpoint"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cartwatch.streams.worker.app import Worker
 from tests.unit.builders import at, infusion
-from tests.unit.worker_doubles import Record, settle, worker_with_doubles
+from tests.unit.worker_doubles import Record, processed, settle, worker_with_doubles
 
 
 def _on(worker: Worker, suffix: str, raw: bytes | None, offset: int) -> Record:
@@ -19,7 +19,7 @@ def _on(worker: Worker, suffix: str, raw: bytes | None, offset: int) -> Record:
 
 def _run_batch(worker: Worker, changelogs: list, events: list[Record]) -> None:
     async def run() -> None:
-        task = asyncio.ensure_future(worker.processor.process(events))
+        task = asyncio.ensure_future(processed(worker, events))
         while not task.done():
             for changelog in changelogs:
                 changelog.ack_all()

@@ -14,17 +14,17 @@ from cartwatch.alerts.model import AlertRaised
 from cartwatch.alerts.pipeline import record_key
 from cartwatch.models.record_codec import decode_record
 from tests.unit.builders import at, crs, infusion, lab
-from tests.unit.worker_doubles import events_of, process, worker_with_doubles
+from tests.unit.worker_doubles import events_of, process, processed, worker_with_doubles
 
 KEY = record_key("T1", "P1")
 
 
 def _fail_batch(worker, changelogs, failing, *events: dict) -> None:
     """Run a batch whose records on the `failing` changelog are refused by the broker (the
-    others acknowledged), and do what the agent does when a batch raises."""
+    others acknowledged), and do what the input path does when a batch raises."""
 
     async def run() -> None:
-        task = asyncio.ensure_future(worker.processor.process(events_of(worker, *events)))
+        task = asyncio.ensure_future(processed(worker, events_of(worker, *events)))
         while not task.done():
             for changelog in changelogs:
                 for *_, future in changelog.sent:
@@ -37,7 +37,7 @@ def _fail_batch(worker, changelogs, failing, *events: dict) -> None:
 
     with pytest.raises(ConnectionError):
         asyncio.run(run())
-    worker.trial.loaded = False  # cartwatch.streams.worker.app.Worker._process_patient_events
+    worker.processor.discard()  # InputConsumer._read_again
 
 
 def test_a_record_the_broker_refused_is_written_again_when_its_events_come_again(tmp_path: Path):
@@ -126,6 +126,6 @@ def test_a_batch_that_failed_leaves_no_boundary_level_behind(tmp_path, monkeypat
         patch.setattr(worker.app.producer, "send", broker_gone)
         with pytest.raises(ConnectionError):
             process(worker, changelogs, *AFTER)
-    worker.trial.loaded = False  # as the agent does when a batch fails
+    worker.processor.discard()  # as the input path does when a batch fails
     process(worker, changelogs, *AFTER)
     assert sum(BOUNDARY.encode() in value for value in _sent_alerts(worker)) == 1

@@ -20,7 +20,7 @@ from cartwatch.streams.worker.gauges import GAUGE_PAUSE_FACTOR
 from cartwatch.streams.worker.metrics import Metrics
 from cartwatch.streams.worker.settings import Settings
 from tests.unit.builders import at, crs, decode, infusion, lab
-from tests.unit.worker_doubles import events_of, process, worker_with_doubles
+from tests.unit.worker_doubles import events_of, process, processed, worker_with_doubles
 
 
 class Clock:
@@ -33,7 +33,7 @@ class Clock:
 
 async def _process_acknowledged(worker: Worker, records, alerts, *events: dict) -> None:
     """One batch of `events`, its changelog records acknowledged as they are sent."""
-    task = asyncio.ensure_future(worker.processor.process(events_of(worker, *events)))
+    task = asyncio.ensure_future(processed(worker, events_of(worker, *events)))
     while not task.done():
         records.ack_all()
         alerts.ack_all()
@@ -204,7 +204,7 @@ def test_a_refresh_during_a_batchs_sends_never_takes_the_monitor_back(tmp_path: 
     process(worker, [records, alerts], *before)
 
     async def first_batch_with_a_refresh_in_its_sends() -> None:
-        task = asyncio.ensure_future(worker.processor.process(events_of(worker, *first)))
+        task = asyncio.ensure_future(processed(worker, events_of(worker, *first)))
         refreshed = False
         while not task.done():
             alerts.ack_all()

@@ -94,7 +94,7 @@ def process(worker: Worker, changelogs: list[Changelog], *events: dict) -> list[
     before = [len(changelog.sent) for changelog in changelogs]
 
     async def run() -> None:
-        task = asyncio.ensure_future(worker.processor.process(events_of(worker, *events)))
+        task = asyncio.ensure_future(processed(worker, events_of(worker, *events)))
         while not task.done():
             for changelog in changelogs:
                 changelog.ack_all()
@@ -108,3 +108,10 @@ def process(worker: Worker, changelogs: list[Changelog], *events: dict) -> list[
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
+
+
+async def processed(worker: Worker, messages: list[Record]) -> None:
+    """One batch applied and its own checkpoint taken, as the input path does for a batch
+    when no more records are ready (streams/kafka/input_consumer.py)."""
+    await worker.processor.apply(messages)
+    await worker.processor.checkpoint()
