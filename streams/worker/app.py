@@ -26,6 +26,7 @@ from cartwatch.streams.worker.batch import BatchProcessor
 from cartwatch.streams.worker.batches import take_ready
 from cartwatch.streams.worker.changelog_store import BulkLoadedStore, use_bulk_loaded_store
 from cartwatch.streams.worker.gauges import GaugeRefresher
+from cartwatch.streams.worker.loop_lag import EventLoopLag
 from cartwatch.streams.worker.metrics import Metrics
 from cartwatch.streams.worker.settings import Settings
 from cartwatch.streams.worker.tables import TableRecords
@@ -96,6 +97,7 @@ class Worker:
         self.app.agent(self.inputs, name="process_patient_events")(self.process_patient_events)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.timer(settings.gauge_interval_s)(self.gauges.tick)
+        self.app.task(EventLoopLag(self.metrics.event_loop_lag).run)
 
     def _global_table(self, name: str, value_type: type | None) -> faust.GlobalTable:
         """A table every worker holds in full, kept live from its changelog.
