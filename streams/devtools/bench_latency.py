@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +49,10 @@ class Latency:
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     delivery_p50_ms: float | None = None  # the inputs' delivery alone (`measure_delivery`)
     delivery_p99_ms: float | None = None
+    # The worker's event-loop lag while the stream was sent (its /metrics histogram).
+    loop_lag_observations: int = 0
+    loop_lag_p50_ms: float | None = None
+    loop_lag_p99_ms: float | None = None
 
 
 def _event(kind: str, trial: str, patient: str, n: int, at: datetime, **fields) -> dict:
@@ -168,9 +172,18 @@ async def _read_alerts(
         await consumer.stop()
 
 
-def measure_latency(settings: Settings, rate: float, duration: float, drain: float) -> Latency:
-    """Stream at `rate`, wait up to `drain` s for every alert, match alerts to their causes."""
+def measure_latency(
+    settings: Settings,
+    rate: float,
+    duration: float,
+    drain: float,
+    after_stream: Callable[[], None] = lambda: None,
+) -> Latency:
+    """Stream at `rate`, wait up to `drain` s for every alert, match alerts to their causes.
+
+    `after_stream` is called once the stream is sent, before the wait for the last alerts."""
     sent_at, alerting, sent, achieved = asyncio.run(produce_steady(settings, rate, duration))
+    after_stream()
     deadline = time.monotonic() + drain
     found = asyncio.run(_read_alerts(settings, sent_at, len(alerting), deadline))
     cut_ms = int(time.time() * 1000)
