@@ -16,7 +16,8 @@ the same machine in the same run:
 - memory: state per patient (the stored record and the Python objects);
 - restart: from process start to /healthz ready with the state of many patients, the
   group join apart (streams/devtools/bench_restart.py).
-The targets and the method are in docs/BENCHMARKS.md, with the results.
+The targets and the method are in docs/BENCHMARKS.md, with the results; the figures,
+targets and table are in streams/devtools/bench_results.py.
 """
 
 from __future__ import annotations
@@ -36,12 +37,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from rich.console import Console
 
 from cartwatch.alerts.pipeline import Pipeline, decode
 from cartwatch.alerts.rules import RuleThresholds
@@ -49,22 +49,20 @@ from cartwatch.models.errors import InvalidEvent
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.record_codec import decode_record, encode_record
 from cartwatch.streams.devtools.bench_latency import (
-    Latency,
     assign_all,
+    loop_lag,
     measure_delivery,
     measure_latency,
+    observe_loop_lag,
 )
-from cartwatch.streams.devtools.bench_report import (
-    Target,
-    bucket_increase,
-    histogram_buckets,
-    histogram_quantile,
-    info_rows,
-    rate_between,
-    render_table,
-    target_rows,
+from cartwatch.streams.devtools.bench_report import rate_between
+from cartwatch.streams.devtools.bench_restart import measure_restart
+from cartwatch.streams.devtools.bench_results import (
+    BenchResult,
+    WorkloadResult,
+    per_patient,
+    report,
 )
-from cartwatch.streams.devtools.bench_restart import Restart, measure_restart
 from cartwatch.streams.devtools.bench_workload import WORKLOADS, interleaved_lines
 from cartwatch.streams.devtools.processes import WorkerProcess
 from cartwatch.streams.devtools.simulator import simulate_trial
@@ -74,8 +72,6 @@ from cartwatch.streams.kafka.security import aiokafka_options
 from cartwatch.streams.kafka.topics import create_topics
 from cartwatch.streams.worker.settings import Settings
 
-RESTART_TARGET_PATIENTS = 100_000  # target: restart-to-ready <= 30 s for 100,000 patients
-LOOP_LAG = "cartwatch_event_loop_lag_seconds"
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))  # `pip install -e .[dev]` puts it here
 
 
@@ -95,40 +91,6 @@ class BenchOptions:
     skip_restart: bool = False
     profile_dir: Path | None = None
     out: Path | None = None
-
-
-@dataclass
-class WorkloadResult:
-    """The throughput figures of one workload (and the worker's memory on it)."""
-
-    name: str
-    messages: int = 0  # published, invalid ones included
-    patients: int = 0  # patients with a record after the stream (the core's count)
-    raw_events_per_s: float | None = None
-    worker_events_per_s: float | None = None
-    worker_vs_raw: float | None = None
-    core_events_per_s: float | None = None
-    json_loads_events_per_s: float | None = None  # json.loads only: the ceiling of any core
-    decode_events_per_s: float | None = None  # pydantic decode + validation only
-    worker_rss_before_bytes: int | None = None  # VmRSS before the worker processed an event
-    worker_rss_after_bytes: int | None = None  # VmRSS once it processed the whole stream
-    rss_bytes_per_patient: float | None = None  # (after - before) / patients
-
-
-@dataclass
-class BenchResult:
-    """Everything one run measured."""
-
-    machine: dict
-    workloads: dict[str, WorkloadResult] = field(default_factory=dict)
-    latency: Latency | None = None
-    state_workload: str = ""  # the workload the state per patient was measured on
-    state_patients: int = 0
-    state_bytes_per_patient_stored: float = 0.0  # the table's value (models/record_codec.py)
-    state_bytes_per_patient_json: float = 0.0  # the same record as plain JSON, for comparison
-    state_bytes_per_patient_record: float = 0.0  # PatientRecord objects (tracemalloc)
-    restart: Restart | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def machine() -> dict:
@@ -312,116 +274,6 @@ def state_per_patient(lines: list[bytes]) -> tuple[int, float, float, float]:
     return n, stored_mean, json_mean, record_bytes / n
 
 
-def per_patient(before: int | None, after: int | None, patients: int) -> float | None:
-    """Resident memory growth per patient; None when a reading is missing."""
-    if before is None or after is None or patients <= 0:
-        return None
-    return (after - before) / patients
-
-
-def excess(value: float | None, floor: float | None) -> float | None:
-    """`value` above `floor` (both from the same run); None when either is missing."""
-    return None if value is None or floor is None else value - floor
-
-
-def targets(r: BenchResult) -> list[Target]:
-    """The targets (docs/BENCHMARKS.md) against this run's figures."""
-    lat, rst = r.latency, r.restart
-    full = rst is not None and rst.patients >= RESTART_TARGET_PATIENTS
-    trials = r.workloads.get("trials")
-    rows = [
-        Target(f"worker / raw consume+decode [{w.name}]", w.worker_vs_raw, 0.25, True, "ratio")
-        for w in r.workloads.values()
-    ]
-    rows += [
-        Target("offline core [trials]", trials and trials.core_events_per_s, 150_000, True,
-               "events/s"),
-        # The broker's own delivery (inputs alone, same topics, same run) is the floor.
-        Target("event-to-alert p99 over inputs delivered alone p99",
-               lat and excess(lat.p99_ms, lat.delivery_p99_ms), 50, False, "ms"),
-        Target("event-loop lag p99 (latency phase)", lat and lat.loop_lag_p99_ms, 50, False,
-               "ms"),
-        Target("state per patient (stored)", r.state_bytes_per_patient_stored, 2048, False, "B"),
-    ]  # fmt: skip
-    rows += [
-        Target(f"resident memory per patient [{w.name}]", w.rss_bytes_per_patient, 4096, False,
-               "B")
-        for w in r.workloads.values()
-    ]  # fmt: skip
-    # The target is for 100,000 patients; a smaller run is shown in the context rows only.
-    rows.append(
-        Target("restart to ready, 100,000 patients", rst.ready_s if full else None, 30, False, "s")
-    )
-    return rows
-
-
-def workload_context(w: WorkloadResult) -> dict[str, tuple[float | None, str]]:
-    """The throughput figures of one workload, reported next to the targets."""
-    mib = 1024 * 1024
-    before, after = w.worker_rss_before_bytes, w.worker_rss_after_bytes
-    return {
-        f"[{w.name}] messages": (w.messages, f"messages, {w.patients:,} patients"),
-        f"[{w.name}] raw consume+decode": (w.raw_events_per_s, "events/s"),
-        f"[{w.name}] worker steady state": (w.worker_events_per_s, "events/s"),
-        f"[{w.name}] offline core": (w.core_events_per_s, "events/s"),
-        f"[{w.name}] in-process json.loads only": (w.json_loads_events_per_s, "events/s"),
-        f"[{w.name}] in-process decode + validation only": (w.decode_events_per_s, "events/s"),
-        f"[{w.name}] worker RSS before / after": (
-            before and before / mib,
-            f"MiB / {after / mib:,.1f} MiB" if after else "MiB / -",
-        ),
-    }
-
-
-def context(r: BenchResult) -> dict[str, tuple[float | None, str]]:
-    """Figures reported next to the targets."""
-    lat, rst = r.latency, r.restart
-    figures: dict[str, tuple[float | None, str]] = {}
-    for w in r.workloads.values():
-        figures |= workload_context(w)
-    return figures | {
-        "latency input rate achieved": (lat and lat.rate_achieved, "events/s"),
-        "event-to-alert p50": (lat and lat.p50_ms, "ms"),
-        "event-to-alert p99": (lat and lat.p99_ms, "ms"),
-        "inputs delivered alone (bare consumer) p50": (lat and lat.delivery_p50_ms, "ms"),
-        "inputs delivered alone (bare consumer) p99": (lat and lat.delivery_p99_ms, "ms"),
-        "alerts matched / expected": (
-            lat and lat.alerts_matched,
-            f"of {lat and lat.alerts_expected}",
-        ),
-        "event-loop lag p50 (latency phase)": (lat and lat.loop_lag_p50_ms, "ms"),
-        "event-loop lag observations (latency phase)": (lat and lat.loop_lag_observations, ""),
-        f"state per patient (plain JSON) [{r.state_workload}]": (
-            r.state_bytes_per_patient_json,
-            "B",
-        ),
-        f"state per patient (PatientRecord objects) [{r.state_workload}]": (
-            r.state_bytes_per_patient_record,
-            "B",
-        ),
-        "restart: patients": (rst and rst.patients, ""),
-        "restart: process start -> ready": (rst and rst.ready_s, "s"),
-        "restart: group joined": (rst and rst.group_join_s, "s"),
-        "restart: partitions assigned": (rst and rst.assigned_s, "s"),
-        "restart: assigned -> ready": (rst and rst.after_join_s, "s"),
-        "restart: first worker load": (rst and rst.load_s, "s"),
-    }
-
-
-def report(result: BenchResult, out: Path | None) -> None:
-    """Print the table of figures against targets; write the JSON."""
-    rows = target_rows(targets(result)) + info_rows(context(result))
-    Console().print(render_table(rows, f"cartwatch bench, {result.machine['date']}"))
-    if out is not None:
-        data = asdict(result)
-        if data["latency"]:
-            data["latency"].pop("latencies_ms")
-        data["targets"] = [
-            dict(zip(("figure", "measured", "target", "verdict"), row, strict=True)) for row in rows
-        ]
-        out.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def workload_lines(name: str, options: BenchOptions) -> list[bytes]:
     """The messages of one workload, in the order they are published."""
     if name == "trials":
@@ -431,20 +283,6 @@ def workload_lines(name: str, options: BenchOptions) -> list[bytes]:
             options.interleaved_patients, options.events_per_patient, options.seed
         )
     raise ValueError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
-
-
-def loop_lag(worker: WorkerProcess) -> dict[float, float]:
-    """The worker's event-loop lag histogram now ({upper bound: cumulative count})."""
-    return histogram_buckets(worker.api.metric_samples(), LOOP_LAG)
-
-
-def observe_loop_lag(latency: Latency, before: dict, after: dict) -> None:
-    """The lag observed between two readings, into the latency phase's figures."""
-    seen = bucket_increase(before, after)
-    latency.loop_lag_observations = int(seen.get(float("inf"), 0))
-    for q, name in ((0.5, "loop_lag_p50_ms"), (0.99, "loop_lag_p99_ms")):
-        value = histogram_quantile(q, seen)
-        setattr(latency, name, None if value is None else value * 1000)
 
 
 def prepare(

@@ -24,12 +24,19 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from cartwatch.streams.devtools.bench_report import percentile
+from cartwatch.streams.devtools.bench_report import (
+    bucket_increase,
+    histogram_buckets,
+    histogram_quantile,
+    percentile,
+)
+from cartwatch.streams.devtools.processes import WorkerProcess
 from cartwatch.streams.kafka.producer import route
 from cartwatch.streams.kafka.security import aiokafka_options
 from cartwatch.streams.worker.settings import Settings
 
 BASE = datetime(2026, 1, 5, 8, tzinfo=UTC)
+LOOP_LAG = "cartwatch_event_loop_lag_seconds"  # the worker's histogram (loop_lag.py)
 QUIET = (("lab", "CRP", 5.0, "mg/L"), ("observation", "temperature_c", 37.0, None))
 
 
@@ -207,6 +214,20 @@ def measure_latency(
         complete=not missing,
         latencies_ms=values,
     )
+
+
+def loop_lag(worker: WorkerProcess) -> dict[float, float]:
+    """The worker's event-loop lag histogram now ({upper bound: cumulative count})."""
+    return histogram_buckets(worker.api.metric_samples(), LOOP_LAG)
+
+
+def observe_loop_lag(latency: Latency, before: dict, after: dict) -> None:
+    """The lag observed between two readings, into the latency phase's figures."""
+    seen = bucket_increase(before, after)
+    latency.loop_lag_observations = int(seen.get(float("inf"), 0))
+    for q, name in ((0.5, "loop_lag_p50_ms"), (0.99, "loop_lag_p99_ms")):
+        value = histogram_quantile(q, seen)
+        setattr(latency, name, None if value is None else value * 1000)
 
 
 async def _delivery(settings: Settings, rate: float, duration: float, fetch_wait: int) -> list:

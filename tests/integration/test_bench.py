@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from cartwatch.streams.devtools.bench import (
-    loop_lag,
-    measure_worker,
-    observe_loop_lag,
-    publish,
-)
+from cartwatch.streams.devtools.bench import measure_worker, publish
 from cartwatch.streams.devtools.bench_latency import (
+    loop_lag,
     measure_delivery,
     measure_latency,
+    observe_loop_lag,
     produce_steady,
 )
 from cartwatch.streams.devtools.bench_restart import measure_restart

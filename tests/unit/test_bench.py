@@ -11,19 +11,8 @@ from rich.console import Console
 
 from cartwatch.alerts.pipeline import Pipeline
 from cartwatch.alerts.rules import RuleThresholds
-from cartwatch.streams.devtools.bench import (
-    BenchOptions,
-    BenchResult,
-    WorkloadResult,
-    context,
-    excess,
-    observe_loop_lag,
-    per_patient,
-    rss_bytes,
-    targets,
-    workload_lines,
-)
-from cartwatch.streams.devtools.bench_latency import Latency, latency_stream
+from cartwatch.streams.devtools.bench import BenchOptions, rss_bytes, workload_lines
+from cartwatch.streams.devtools.bench_latency import Latency, latency_stream, observe_loop_lag
 from cartwatch.streams.devtools.bench_report import (
     Target,
     bucket_increase,
@@ -38,6 +27,14 @@ from cartwatch.streams.devtools.bench_report import (
     top_frames,
 )
 from cartwatch.streams.devtools.bench_restart import restart_lines
+from cartwatch.streams.devtools.bench_results import (
+    BenchResult,
+    WorkloadResult,
+    context,
+    excess,
+    per_patient,
+    targets,
+)
 
 
 def test_percentiles_match_numpy_and_empty_is_none() -> None:
