@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -132,7 +133,9 @@ def render_table(rows: Sequence[tuple[str, str, str, str]], title: str) -> Table
     colour = {"met": "green", "NOT met": "red"}
     for name, value, goal, verdict in rows:
         style = colour.get(verdict)
-        table.add_row(name, value, goal, f"[{style}]{verdict}[/]" if style else verdict)
+        # Names hold brackets ("[trials]"), which rich would take for markup.
+        cells = (escape(name), escape(value), escape(goal))
+        table.add_row(*cells, f"[{style}]{verdict}[/]" if style else verdict)
     return table
 
 

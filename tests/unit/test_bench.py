@@ -203,6 +203,11 @@ def test_each_workload_has_its_throughput_rows_in_the_table() -> None:
     assert by_name["[trials] worker RSS before / after"] == "100 MiB / 101.0 MiB"
     assert by_name["[interleaved] worker RSS before / after"] == "-"
     assert by_name["event-to-alert p99"] == "170 ms"
+    console = Console(width=160, record=True)
+    console.print(render_table(rows, "bench"))
+    text = console.export_text()
+    assert "[interleaved] worker steady state" in text  # not taken for markup
+    assert "[trials] offline core" in text
 
 
 def test_the_workloads_by_name() -> None:
