@@ -103,6 +103,10 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     options = BenchOptions(
         trials=args.trials,
+        workloads=args.workloads,
+        interleaved_patients=args.interleaved_patients,
+        events_per_patient=args.events_per_patient,
+        seed=args.seed,
         latency_rate=args.latency_rate,
         latency_duration_s=args.latency_duration,
         restart_patients=args.restart_patients,

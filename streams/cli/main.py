@@ -13,6 +13,7 @@ from cartwatch.models.events import parse_timestamp
 from cartwatch.streams.cli.reports import add_report_commands
 from cartwatch.streams.cli.storage import add_storage_commands
 from cartwatch.streams.cli.users import add_user_commands
+from cartwatch.streams.devtools.bench_workload import WORKLOADS
 from cartwatch.streams.worker.settings import Settings, setting_errors
 
 # CLI options that override the environment, named as the CARTWATCH_* variables.
@@ -32,6 +33,28 @@ def _timestamp(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _workloads(text: str) -> tuple[str, ...]:
+    """`cartwatch bench --workloads`: names of `WORKLOADS`, comma-separated, each once."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in WORKLOADS]
+    if not names or unknown or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give one or more of {', '.join(WORKLOADS)}, comma-separated, each once"
+        )
+    return names
+
+
+def _positive(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure throughput, latency, memory and restart")
     bench.add_argument("--trials", type=int, default=3, help="simulated trials to stream")
+    bench.add_argument(
+        "--workloads",
+        type=_workloads,
+        default=WORKLOADS,
+        help=f"comma-separated, of {','.join(WORKLOADS)} (default: both)",
+    )
+    bench.add_argument(
+        "--interleaved-patients", type=_positive, default=2000, help="interleaved workload"
+    )
+    bench.add_argument(
+        "--events-per-patient", type=_positive, default=100, help="interleaved workload"
+    )
+    bench.add_argument("--seed", type=int, default=2026, help="interleaved workload's seed")
     bench.add_argument("--out", type=Path, help="write the JSON result here")
     bench.add_argument("--latency-rate", type=float, default=2000.0, help="events/s")
     bench.add_argument("--latency-duration", type=float, default=25.0, help="seconds")

@@ -1,17 +1,23 @@
 """`cartwatch bench`: throughput, latency, memory and restart time, measured in one run.
 
-Every figure is measured on the same machine in the same run, against the same topics:
+The throughput figures are measured for each workload (`WORKLOADS`): the simulated trials
+in time order (`bench_lines`) and many patients interleaved at random
+(streams/devtools/bench_workload.py), each on its own topics. Every figure is measured on
+the same machine in the same run:
 - raw: aiokafka consume + json decode of the pre-loaded inputs (the limit here);
-- worker: a `cartwatch worker` process on the pre-loaded stream, its rate between 10% and
-  90% of the stream (so the group join does not count);
+- worker: a fresh `cartwatch worker` process on the pre-loaded stream, its rate between
+  10% and 90% of the stream (so the group join does not count), and its resident memory
+  (VmRSS) before and after, per patient;
 - core: the offline processing core (`replay`'s path) on the same messages in-process;
 - latency: event-to-alert at a steady rate (Kafka timestamp of the causing message to
   the alert record's timestamp), p50 and p99 (streams/devtools/bench_latency.py), and under it the
-  inputs' delivery alone: the same stream read by a bare consumer, the worker stopped;
+  inputs' delivery alone: the same stream read by a bare consumer, the worker stopped; the
+  worker's event-loop lag while the stream is sent (`cartwatch_event_loop_lag_seconds`);
 - memory: state per patient (the stored record and the Python objects);
 - restart: from process start to /healthz ready with the state of many patients, the
   group join apart (streams/devtools/bench_restart.py).
-The targets and the method are in docs/BENCHMARKS.md, with the results.
+The targets and the method are in docs/BENCHMARKS.md, with the results; the figures,
+targets and table are in streams/devtools/bench_results.py.
 """
 
 from __future__ import annotations
@@ -31,12 +37,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from rich.console import Console
 
 from cartwatch.alerts.pipeline import Pipeline, decode
 from cartwatch.alerts.rules import RuleThresholds
@@ -44,19 +49,21 @@ from cartwatch.models.errors import InvalidEvent
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.record_codec import decode_record, encode_record
 from cartwatch.streams.devtools.bench_latency import (
-    Latency,
     assign_all,
+    loop_lag,
     measure_delivery,
     measure_latency,
+    observe_loop_lag,
 )
-from cartwatch.streams.devtools.bench_report import (
-    Target,
-    info_rows,
-    rate_between,
-    render_table,
-    target_rows,
+from cartwatch.streams.devtools.bench_report import rate_between
+from cartwatch.streams.devtools.bench_restart import measure_restart
+from cartwatch.streams.devtools.bench_results import (
+    BenchResult,
+    WorkloadResult,
+    per_patient,
+    report,
 )
-from cartwatch.streams.devtools.bench_restart import Restart, measure_restart
+from cartwatch.streams.devtools.bench_workload import WORKLOADS, interleaved_lines
 from cartwatch.streams.devtools.processes import WorkerProcess
 from cartwatch.streams.devtools.simulator import simulate_trial
 from cartwatch.streams.kafka.faust_settings import fetch_wait_ms, uses_embedded_broker
@@ -65,7 +72,6 @@ from cartwatch.streams.kafka.security import aiokafka_options
 from cartwatch.streams.kafka.topics import create_topics
 from cartwatch.streams.worker.settings import Settings
 
-RESTART_TARGET_PATIENTS = 100_000  # target: restart-to-ready <= 30 s for 100,000 patients
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))  # `pip install -e .[dev]` puts it here
 
 
@@ -74,6 +80,10 @@ class BenchOptions:
     """What to run: the CLI options of `cartwatch bench`."""
 
     trials: int = 3
+    workloads: tuple[str, ...] = WORKLOADS
+    interleaved_patients: int = 2000
+    events_per_patient: int = 100
+    seed: int = 2026  # of the interleaved workload
     latency_rate: float = 2000.0
     latency_duration_s: float = 25.0
     latency_drain_s: float = 60.0
@@ -81,27 +91,6 @@ class BenchOptions:
     skip_restart: bool = False
     profile_dir: Path | None = None
     out: Path | None = None
-
-
-@dataclass
-class BenchResult:
-    """Everything one run measured."""
-
-    machine: dict
-    messages: int
-    raw_events_per_s: float = 0.0
-    worker_events_per_s: float = 0.0
-    worker_vs_raw: float = 0.0
-    core_events_per_s: float = 0.0
-    json_loads_events_per_s: float = 0.0  # in-process json.loads only: the ceiling of any core
-    decode_events_per_s: float = 0.0  # in-process pydantic decode + validation only
-    latency: Latency | None = None
-    state_patients: int = 0
-    state_bytes_per_patient_stored: float = 0.0  # the table's value (models/record_codec.py)
-    state_bytes_per_patient_json: float = 0.0  # the same record as plain JSON, for comparison
-    state_bytes_per_patient_record: float = 0.0  # PatientRecord objects (tracemalloc)
-    restart: Restart | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def machine() -> dict:
@@ -163,21 +152,23 @@ def measure_raw(settings: Settings, expected: int) -> float:
     return asyncio.run(go())
 
 
-def measure_core(lines: list[bytes], profile_dir: Path | None = None) -> float:
-    """The offline core on the same messages, events/s (profiled in a second, untimed pass)."""
-    pipeline = Pipeline({}, RuleThresholds())
+def measure_core(lines: list[bytes], profile_to: Path | None = None) -> tuple[float, int]:
+    """The offline core on the same messages: events/s and the patients it holds after
+    them (profiled in a second, untimed pass, written to `profile_to`)."""
+    records: dict = {}
+    pipeline = Pipeline(records, RuleThresholds())
     start = time.perf_counter()
     for raw in lines:
         pipeline.handle(raw)
     rate = len(lines) / (time.perf_counter() - start)
-    if profile_dir is not None:
+    if profile_to is not None:
         profiler, pipeline = cProfile.Profile(), Pipeline({}, RuleThresholds())
         profiler.runcall(lambda: [pipeline.handle(raw) for raw in lines])
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(30)
-        (profile_dir / "core-cprofile.txt").write_text(text.getvalue())
-    return rate
+        profile_to.write_text(text.getvalue())
+    return rate, len(records)
 
 
 def measure_decode_ceilings(lines: list[bytes]) -> tuple[float, float]:
@@ -203,26 +194,53 @@ def _py_spy(pid: int, out: Path, seconds: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def rss_bytes(pid: int) -> int | None:
+    """The resident set size of process `pid` (Linux /proc/PID/status VmRSS), or None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # kB
+    return None
+
+
+@dataclass
+class WorkerRun:
+    """What `measure_worker` saw: the steady-state rate and the resident memory around it."""
+
+    events_per_s: float
+    rss_before: int | None  # the last reading before the first event was processed
+    rss_after: int | None  # the reading once every event was processed
+
+
 def measure_worker(
-    worker: WorkerProcess, expected: int, profile_dir: Path | None = None, timeout: float = 1800
-) -> float:
-    """Steady-state events/s of a worker between 10% and 90% of the pre-loaded stream."""
+    worker: WorkerProcess, expected: int, profile_to: Path | None = None, timeout: float = 1800
+) -> WorkerRun:
+    """Steady-state events/s of a worker between 10% and 90% of the pre-loaded stream, and
+    its resident memory before it processed anything and once it processed everything."""
     samples: list[tuple[float, float]] = []
     spy: subprocess.Popen | None = None
+    rss_before = rss_after = None
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and worker.alive():
+            rss = rss_bytes(worker.process.pid)
             done = worker.api.processed_total()
             samples.append((time.perf_counter(), done))
+            if done == 0:
+                rss_before = rss  # read before the count: no event processed yet then
             if done >= expected:
+                rss_after = rss_bytes(worker.process.pid)
                 break
-            if profile_dir is not None and spy is None and done >= 0.1 * expected:
-                spy = _py_spy(worker.process.pid, profile_dir / "worker-pyspy.txt", 15)
+            if profile_to is not None and spy is None and done >= 0.1 * expected:
+                spy = _py_spy(worker.process.pid, profile_to, 15)
             time.sleep(0.25)
     finally:
         if spy is not None:
             spy.wait(60)
-    return rate_between(samples, expected)
+    return WorkerRun(rate_between(samples, expected), rss_before, rss_after)
 
 
 def _traced_bytes(build) -> tuple[object, int]:
@@ -256,107 +274,106 @@ def state_per_patient(lines: list[bytes]) -> tuple[int, float, float, float]:
     return n, stored_mean, json_mean, record_bytes / n
 
 
-def targets(r: BenchResult) -> list[Target]:
-    """The targets (docs/BENCHMARKS.md) against this run's figures."""
-    lat, rst = r.latency, r.restart
-    full = rst is not None and rst.patients >= RESTART_TARGET_PATIENTS
-    return [
-        Target("worker / raw consume+decode", r.worker_vs_raw, 0.25, True, "ratio"),
-        Target("offline core", r.core_events_per_s, 300_000, True, "events/s"),
-        Target("event-to-alert p99", lat and lat.p99_ms, 100, False, "ms"),
-        Target("state per patient (stored)", r.state_bytes_per_patient_stored, 2048, False, "B"),
-        # The target is for 100,000 patients; a smaller run is shown in the context rows only.
-        Target("restart to ready, 100,000 patients", rst.ready_s if full else None, 30, False, "s"),
-    ]
+def workload_lines(name: str, options: BenchOptions) -> list[bytes]:
+    """The messages of one workload, in the order they are published."""
+    if name == "trials":
+        return bench_lines(options.trials)
+    if name == "interleaved":
+        return interleaved_lines(
+            options.interleaved_patients, options.events_per_patient, options.seed
+        )
+    raise ValueError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
 
 
-def context(r: BenchResult) -> dict[str, tuple[float | None, str]]:
-    """Figures reported next to the targets."""
-    lat, rst = r.latency, r.restart
-    return {
-        "raw consume+decode": (r.raw_events_per_s, "events/s"),
-        "worker steady state": (r.worker_events_per_s, "events/s"),
-        "in-process json.loads only": (r.json_loads_events_per_s, "events/s"),
-        "in-process decode + validation only": (r.decode_events_per_s, "events/s"),
-        "latency input rate achieved": (lat and lat.rate_achieved, "events/s"),
-        "event-to-alert p50": (lat and lat.p50_ms, "ms"),
-        "inputs delivered alone (bare consumer) p50": (lat and lat.delivery_p50_ms, "ms"),
-        "inputs delivered alone (bare consumer) p99": (lat and lat.delivery_p99_ms, "ms"),
-        "alerts matched / expected": (
-            lat and lat.alerts_matched,
-            f"of {lat and lat.alerts_expected}",
-        ),
-        "state per patient (plain JSON)": (r.state_bytes_per_patient_json, "B"),
-        "state per patient (PatientRecord objects)": (r.state_bytes_per_patient_record, "B"),
-        "restart: patients": (rst and rst.patients, ""),
-        "restart: process start -> ready": (rst and rst.ready_s, "s"),
-        "restart: group joined": (rst and rst.group_join_s, "s"),
-        "restart: partitions assigned": (rst and rst.assigned_s, "s"),
-        "restart: assigned -> ready": (rst and rst.after_join_s, "s"),
-        "restart: first worker load": (rst and rst.load_s, "s"),
-    }
+def prepare(
+    name: str, options: BenchOptions, settings: Settings, state_wanted: bool, result: BenchResult
+) -> tuple[Settings, int]:
+    """Publish one workload to its own topics and measure what needs no worker: raw, core,
+    decode ceilings (and the state per patient when wanted). Its settings and input count."""
+    lines = workload_lines(name, options)
+    workload = result.workloads[name] = WorkloadResult(name, messages=len(lines))
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}-{name}"})
+    create_topics(settings)
+    expected = publish(lines, settings)
+    workload.raw_events_per_s = measure_raw(settings, expected)
+    profile = options.profile_dir and options.profile_dir / f"core-{name}-cprofile.txt"
+    workload.core_events_per_s, workload.patients = measure_core(lines, profile)
+    workload.json_loads_events_per_s, workload.decode_events_per_s = measure_decode_ceilings(lines)
+    if state_wanted:
+        result.state_workload = name
+        (
+            result.state_patients,
+            result.state_bytes_per_patient_stored,
+            result.state_bytes_per_patient_json,
+            result.state_bytes_per_patient_record,
+        ) = state_per_patient(lines)
+    return settings, expected
 
 
-def report(result: BenchResult, out: Path | None) -> None:
-    """Print the table of figures against targets; write the JSON."""
-    rows = target_rows(targets(result)) + info_rows(context(result))
-    Console().print(render_table(rows, f"cartwatch bench, {result.machine['date']}"))
-    if out is not None:
-        data = asdict(result)
-        if data["latency"]:
-            data["latency"].pop("latencies_ms")
-        data["targets"] = [
-            dict(zip(("figure", "measured", "target", "verdict"), row, strict=True)) for row in rows
-        ]
-        out.write_text(json.dumps(data, indent=2) + "\n")
+def latency_phase(
+    worker: WorkerProcess, settings: Settings, options: BenchOptions, result: BenchResult
+) -> None:
+    """Event-to-alert latency on `worker` (and its event-loop lag meanwhile), then, with the
+    worker stopped, the inputs delivered alone on the same topics."""
+    spy = None
+    if options.profile_dir is not None:  # the worker under steady input, not a backlog
+        seconds = max(1, int(options.latency_duration_s))
+        spy = _py_spy(worker.process.pid, options.profile_dir / "latency-pyspy.txt", seconds)
+    lag_before = loop_lag(worker)
+    lag_after: dict[float, float] = {}
+    result.latency = measure_latency(
+        settings, options.latency_rate, options.latency_duration_s, options.latency_drain_s,
+        after_stream=lambda: lag_after.update(loop_lag(worker)),
+    )  # fmt: skip
+    observe_loop_lag(result.latency, lag_before, lag_after)
+    if spy is not None:
+        spy.wait(60)
+    worker.stop()
+    # The worker's fetch wait where one is set; else aiokafka's 500 ms (the worker's is
+    # Faust's 1,500 ms there, but Apache Kafka answers as soon as records come).
+    fetch_wait = fetch_wait_ms(settings, uses_embedded_broker(settings)) or 500
+    seconds = min(options.latency_duration_s, 10.0)
+    try:
+        result.latency.delivery_p50_ms, result.latency.delivery_p99_ms = measure_delivery(
+            settings, options.latency_rate, seconds, fetch_wait
+        )
+    except (KafkaError, OSError) as exc:  # the other figures are still worth reporting
+        result.notes.append(f"delivery phase: {exc!r}")
 
 
 def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
-    """Run every measurement against the configured Kafka; print and write the result."""
-    profile = options.profile_dir
-    if profile is not None:
-        profile.mkdir(parents=True, exist_ok=True)
-    lines = bench_lines(options.trials)
-    result = BenchResult(machine=machine(), messages=len(lines))
+    """Run every measurement against the configured Kafka; print and write the result.
+
+    Each workload gets its own topics and a fresh worker; the latency phase follows the
+    first workload's throughput phase on that worker and those topics."""
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+    result = BenchResult(machine=machine())
     settings = settings.model_copy(update={"topic_prefix": f"bench{int(time.time())}"})
-    create_topics(settings)
-    expected = publish(lines, settings)
-    result.raw_events_per_s = measure_raw(settings, expected)
-    result.core_events_per_s = measure_core(lines, profile)
-    result.json_loads_events_per_s, result.decode_events_per_s = measure_decode_ceilings(lines)
-    (
-        result.state_patients,
-        result.state_bytes_per_patient_stored,
-        result.state_bytes_per_patient_json,
-        result.state_bytes_per_patient_record,
-    ) = state_per_patient(lines)
+    state_from = "trials" if "trials" in options.workloads else options.workloads[0]
+    prepared = {
+        name: prepare(name, options, settings, name == state_from, result)
+        for name in options.workloads
+    }
     with tempfile.TemporaryDirectory(prefix="cartwatch-bench-") as tmp:
-        worker = WorkerProcess(settings, Path(tmp) / "worker").start(wait_healthy=None)
-        try:
-            result.worker_events_per_s = measure_worker(worker, expected, profile)
-            spy = None
-            if profile is not None:  # the worker under steady input, not a backlog
-                seconds = max(1, int(options.latency_duration_s))
-                spy = _py_spy(worker.process.pid, profile / "latency-pyspy.txt", seconds)
-            result.latency = measure_latency(
-                settings, options.latency_rate, options.latency_duration_s,
-                options.latency_drain_s,
-            )  # fmt: skip
-            if spy is not None:
-                spy.wait(60)
-        finally:
-            worker.stop()
-        if result.latency is not None:  # the floor under it, on the same topics, no worker
-            # The worker's fetch wait where one is set; else aiokafka's 500 ms (the worker's
-            # is Faust's 1,500 ms there, but Apache Kafka answers as soon as records come).
-            fetch_wait = fetch_wait_ms(settings, uses_embedded_broker(settings)) or 500
-            seconds = min(options.latency_duration_s, 10.0)
+        for index, (name, (workload_settings, expected)) in enumerate(prepared.items()):
+            workload = result.workloads[name]
+            worker = WorkerProcess(workload_settings, Path(tmp) / f"worker-{name}")
+            worker.start(wait_healthy=None)
             try:
-                result.latency.delivery_p50_ms, result.latency.delivery_p99_ms = measure_delivery(
-                    settings, options.latency_rate, seconds, fetch_wait
+                profile = options.profile_dir and options.profile_dir / f"worker-{name}-pyspy.txt"
+                run = measure_worker(worker, expected, profile)
+                workload.worker_events_per_s = run.events_per_s
+                workload.worker_vs_raw = run.events_per_s / workload.raw_events_per_s
+                workload.worker_rss_before_bytes = run.rss_before
+                workload.worker_rss_after_bytes = run.rss_after
+                workload.rss_bytes_per_patient = per_patient(
+                    run.rss_before, run.rss_after, workload.patients
                 )
-            except (KafkaError, OSError) as exc:  # the other figures are still worth reporting
-                result.notes.append(f"delivery phase: {exc!r}")
+                if index == 0:
+                    latency_phase(worker, workload_settings, options, result)
+            finally:
+                worker.stop()
         if not options.skip_restart:
             try:  # the other figures are worth reporting even if this phase runs out of time
                 result.restart = measure_restart(
@@ -365,6 +382,5 @@ def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
             except (TimeoutError, RuntimeError) as exc:
                 result.notes.append(f"restart phase: {exc}")
     result.machine["load_avg_at_end"] = os.getloadavg()
-    result.worker_vs_raw = result.worker_events_per_s / result.raw_events_per_s
     report(result, options.out)
     return result

@@ -18,18 +18,25 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from cartwatch.streams.devtools.bench_report import percentile
+from cartwatch.streams.devtools.bench_report import (
+    bucket_increase,
+    histogram_buckets,
+    histogram_quantile,
+    percentile,
+)
+from cartwatch.streams.devtools.processes import WorkerProcess
 from cartwatch.streams.kafka.producer import route
 from cartwatch.streams.kafka.security import aiokafka_options
 from cartwatch.streams.worker.settings import Settings
 
 BASE = datetime(2026, 1, 5, 8, tzinfo=UTC)
+LOOP_LAG = "cartwatch_event_loop_lag_seconds"  # the worker's histogram (loop_lag.py)
 QUIET = (("lab", "CRP", 5.0, "mg/L"), ("observation", "temperature_c", 37.0, None))
 
 
@@ -49,6 +56,10 @@ class Latency:
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     delivery_p50_ms: float | None = None  # the inputs' delivery alone (`measure_delivery`)
     delivery_p99_ms: float | None = None
+    # The worker's event-loop lag while the stream was sent (its /metrics histogram).
+    loop_lag_observations: int = 0
+    loop_lag_p50_ms: float | None = None
+    loop_lag_p99_ms: float | None = None
 
 
 def _event(kind: str, trial: str, patient: str, n: int, at: datetime, **fields) -> dict:
@@ -168,9 +179,18 @@ async def _read_alerts(
         await consumer.stop()
 
 
-def measure_latency(settings: Settings, rate: float, duration: float, drain: float) -> Latency:
-    """Stream at `rate`, wait up to `drain` s for every alert, match alerts to their causes."""
+def measure_latency(
+    settings: Settings,
+    rate: float,
+    duration: float,
+    drain: float,
+    after_stream: Callable[[], None] = lambda: None,
+) -> Latency:
+    """Stream at `rate`, wait up to `drain` s for every alert, match alerts to their causes.
+
+    `after_stream` is called once the stream is sent, before the wait for the last alerts."""
     sent_at, alerting, sent, achieved = asyncio.run(produce_steady(settings, rate, duration))
+    after_stream()
     deadline = time.monotonic() + drain
     found = asyncio.run(_read_alerts(settings, sent_at, len(alerting), deadline))
     cut_ms = int(time.time() * 1000)
@@ -194,6 +214,20 @@ def measure_latency(settings: Settings, rate: float, duration: float, drain: flo
         complete=not missing,
         latencies_ms=values,
     )
+
+
+def loop_lag(worker: WorkerProcess) -> dict[float, float]:
+    """The worker's event-loop lag histogram now ({upper bound: cumulative count})."""
+    return histogram_buckets(worker.api.metric_samples(), LOOP_LAG)
+
+
+def observe_loop_lag(latency: Latency, before: dict, after: dict) -> None:
+    """The lag observed between two readings, into the latency phase's figures."""
+    seen = bucket_increase(before, after)
+    latency.loop_lag_observations = int(seen.get(float("inf"), 0))
+    for q, name in ((0.5, "loop_lag_p50_ms"), (0.99, "loop_lag_p99_ms")):
+        value = histogram_quantile(q, seen)
+        setattr(latency, name, None if value is None else value * 1000)
 
 
 async def _delivery(settings: Settings, rate: float, duration: float, fetch_wait: int) -> list:

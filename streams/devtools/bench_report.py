@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -31,6 +33,43 @@ def rate_between(
     if first is None or last is None or last[0] <= first[0]:
         raise ValueError(f"no samples span {low:.0%}-{high:.0%} of {total:g} events")
     return (last[1] - first[1]) / (last[0] - first[0])
+
+
+def histogram_buckets(samples: Mapping[tuple[str, tuple], float], name: str) -> dict[float, float]:
+    """{upper bound: cumulative count} of an unlabelled histogram in `/metrics` samples
+    (`ApiClient.metric_samples`: (sample name, sorted labels) -> value)."""
+    return {
+        float(dict(labels)["le"]): value
+        for (sample, labels), value in samples.items()
+        if sample == f"{name}_bucket"
+    }
+
+
+def bucket_increase(before: Mapping[float, float], after: Mapping[float, float]) -> dict:
+    """The observations between two readings of the same histogram, bucket by bucket."""
+    return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
+    """The q-quantile (0-1) of cumulative bucket counts, as Prometheus' histogram_quantile:
+    linear within the bucket that holds the rank, from 0 below the first bound; a rank in
+    the +Inf bucket gives the highest finite bound. None with no observation."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if not bounds or not math.isinf(bounds[-1]) or total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            if count == below:
+                return bound
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return lower
 
 
 _LOG_TIME = re.compile(r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3})\]")
@@ -94,7 +133,9 @@ def render_table(rows: Sequence[tuple[str, str, str, str]], title: str) -> Table
     colour = {"met": "green", "NOT met": "red"}
     for name, value, goal, verdict in rows:
         style = colour.get(verdict)
-        table.add_row(name, value, goal, f"[{style}]{verdict}[/]" if style else verdict)
+        # Names hold brackets ("[trials]"), which rich would take for markup.
+        cells = (escape(name), escape(value), escape(goal))
+        table.add_row(*cells, f"[{style}]{verdict}[/]" if style else verdict)
     return table
 
 

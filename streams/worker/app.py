@@ -28,6 +28,7 @@ from cartwatch.streams.worker.changelog_store import (
     bulk_loaded_store,
 )
 from cartwatch.streams.worker.gauges import GaugeRefresher
+from cartwatch.streams.worker.loop_lag import EventLoopLag
 from cartwatch.streams.worker.metrics import Metrics
 from cartwatch.streams.worker.settings import Settings
 from cartwatch.streams.worker.tables import TableRecords
@@ -83,6 +84,7 @@ class Worker:
         )
         self.app.task(self._start_input)  # once the tables are recovered and the producer up
         self.app.timer(settings.gauge_interval_s)(self.gauges.tick)
+        self.app.task(EventLoopLag(self.metrics.event_loop_lag).run)
 
     def _global_table(self, name: str, value_type: type | None) -> faust.GlobalTable:
         """A table every worker holds in full, kept live from its changelog.

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 import pytest
 from rich.console import Console
 
 from cartwatch.alerts.pipeline import Pipeline
 from cartwatch.alerts.rules import RuleThresholds
-from cartwatch.streams.devtools.bench_latency import latency_stream
+from cartwatch.streams.devtools.bench import BenchOptions, rss_bytes, workload_lines
+from cartwatch.streams.devtools.bench_latency import Latency, latency_stream, observe_loop_lag
 from cartwatch.streams.devtools.bench_report import (
     Target,
+    bucket_increase,
     first_log_time,
+    histogram_buckets,
+    histogram_quantile,
+    info_rows,
     percentile,
     rate_between,
     render_table,
@@ -19,6 +27,14 @@ from cartwatch.streams.devtools.bench_report import (
     top_frames,
 )
 from cartwatch.streams.devtools.bench_restart import restart_lines
+from cartwatch.streams.devtools.bench_results import (
+    BenchResult,
+    WorkloadResult,
+    context,
+    excess,
+    per_patient,
+    targets,
+)
 
 
 def test_percentiles_match_numpy_and_empty_is_none() -> None:
@@ -93,3 +109,109 @@ def test_restart_stream_gives_each_patient_a_valid_infusion_and_lab() -> None:
     outcomes = {pipeline.handle(raw).outcome for _, _, raw in restart_lines(50)}
     assert outcomes == {"accepted"}
     assert len(records) == 50
+
+
+INF = math.inf
+
+
+def test_histogram_quantile_interpolates_within_the_bucket_like_prometheus() -> None:
+    # 100 observations: 50 up to 10 ms, 45 in (10, 50] ms, 5 in (50, 100] ms.
+    buckets = {0.01: 50.0, 0.05: 95.0, 0.1: 100.0, INF: 100.0}
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.01)
+    assert histogram_quantile(0.25, buckets) == pytest.approx(0.005)  # from 0 below the first
+    assert histogram_quantile(0.99, buckets) == pytest.approx(0.05 + 0.05 * 4 / 5)
+    assert histogram_quantile(0.99, {0.1: 1.0, INF: 10.0}) == 0.1  # in +Inf: highest bound
+    assert histogram_quantile(0.99, {0.1: 0.0, INF: 0.0}) is None
+    assert histogram_quantile(0.99, {}) is None
+
+
+def test_the_lag_of_a_phase_is_the_increase_of_each_bucket_between_two_readings() -> None:
+    name = "cartwatch_event_loop_lag_seconds"
+    samples = {
+        (f"{name}_bucket", (("le", "0.01"),)): 90.0,
+        (f"{name}_bucket", (("le", "0.1"),)): 99.0,
+        (f"{name}_bucket", (("le", "+Inf"),)): 100.0,
+        (f"{name}_count", ()): 100.0,
+        ("cartwatch_event_to_alert_seconds_bucket", (("le", "0.01"),)): 7.0,
+    }
+    after = histogram_buckets(samples, name)
+    assert after == {0.01: 90.0, 0.1: 99.0, INF: 100.0}
+    before = {0.01: 80.0, 0.1: 80.0, INF: 80.0}
+    assert bucket_increase(before, after) == {0.01: 10.0, 0.1: 19.0, INF: 20.0}
+    latency = Latency(rate_target=100)
+    observe_loop_lag(latency, before, after)
+    assert latency.loop_lag_observations == 20
+    assert latency.loop_lag_p50_ms == pytest.approx(10.0)  # rank 10 of 20: the first bound
+    assert latency.loop_lag_p99_ms == pytest.approx(100.0)  # rank 19.8: in +Inf
+    nothing = Latency(rate_target=100)
+    observe_loop_lag(nothing, after, after)
+    assert nothing.loop_lag_observations == 0 and nothing.loop_lag_p99_ms is None
+
+
+def test_resident_memory_per_patient_and_latency_over_its_floor() -> None:
+    assert per_patient(100_000_000, 104_096_000, 1000) == 4096.0
+    assert per_patient(None, 104_096_000, 1000) is None
+    assert per_patient(100, 200, 0) is None
+    assert excess(180.0, 120.0) == 60.0
+    assert excess(180.0, None) is None
+    own = rss_bytes(os.getpid())
+    assert own is not None and own > 1_000_000
+    assert rss_bytes(2**22 + 12345) is None  # no such process
+
+
+def _result() -> BenchResult:
+    trials = WorkloadResult("trials", 26_619, 282, 200_000.0, 6_000.0, 0.03, 160_000.0)
+    trials.worker_rss_before_bytes, trials.worker_rss_after_bytes = 100 * 2**20, 101 * 2**20
+    trials.rss_bytes_per_patient = 2**20 / 282
+    interleaved = WorkloadResult("interleaved", 200_000, 2000, 190_000.0, 50_000.0, 50 / 190)
+    interleaved.core_events_per_s = 40_000.0
+    interleaved.rss_bytes_per_patient = 5000.0
+    latency = Latency(rate_target=2000, p99_ms=170.0, delivery_p99_ms=114.0)
+    latency.loop_lag_p99_ms = 45.0
+    result = BenchResult(machine={"date": "today"}, latency=latency, state_workload="trials")
+    result.workloads = {"trials": trials, "interleaved": interleaved}
+    result.state_bytes_per_patient_stored = 1691.0
+    return result
+
+
+def test_the_targets_are_the_issue_targets_for_each_workload() -> None:
+    rows = {t.name: t for t in targets(_result())}
+    ratio = rows["worker / raw consume+decode [trials]"]
+    assert (ratio.goal, ratio.met) == (0.25, False)
+    assert rows["worker / raw consume+decode [interleaved]"].met is True
+    assert rows["offline core [trials]"].goal == 150_000
+    assert rows["offline core [trials]"].met is True
+    over = rows["event-to-alert p99 over inputs delivered alone p99"]
+    assert (over.value, over.goal, over.met) == (56.0, 50, False)
+    assert rows["event-loop lag p99 (latency phase)"].met is True
+    assert rows["state per patient (stored)"].goal == 2048
+    assert rows["resident memory per patient [trials]"].met is True
+    rss = rows["resident memory per patient [interleaved]"]
+    assert (rss.goal, rss.met) == (4096, False)
+    assert rows["restart to ready, 100,000 patients"].met is None  # not run
+    assert "offline core [interleaved]" not in rows  # a context row: no target of its own
+
+
+def test_each_workload_has_its_throughput_rows_in_the_table() -> None:
+    rows = info_rows(context(_result()))
+    by_name = {name: measured for name, measured, _, _ in rows}
+    for workload in ("trials", "interleaved"):
+        for figure in ("raw consume+decode", "worker steady state", "offline core"):
+            assert f"[{workload}] {figure}" in by_name
+    assert by_name["[interleaved] worker steady state"] == "50,000 events/s"
+    assert by_name["[trials] messages"] == "26,619 messages, 282 patients"
+    assert by_name["[trials] worker RSS before / after"] == "100 MiB / 101.0 MiB"
+    assert by_name["[interleaved] worker RSS before / after"] == "-"
+    assert by_name["event-to-alert p99"] == "170 ms"
+    console = Console(width=160, record=True)
+    console.print(render_table(rows, "bench"))
+    text = console.export_text()
+    assert "[interleaved] worker steady state" in text  # not taken for markup
+    assert "[trials] offline core" in text
+
+
+def test_the_workloads_by_name() -> None:
+    options = BenchOptions(interleaved_patients=5, events_per_patient=10, seed=3)
+    assert len(workload_lines("interleaved", options)) == 50
+    with pytest.raises(ValueError, match="unknown workload"):
+        workload_lines("bursts", options)
