@@ -23,13 +23,17 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def rate_between(
     samples: Sequence[tuple[float, float]], total: float, low: float = 0.1, high: float = 0.9
 ) -> float:
-    """Events/s between the first samples at `low` and `high` of `total`.
+    """Events/s between the last sample at or below `low` of `total` and the first at or
+    above `high`.
 
     `samples` are (seconds, events done so far) in time order; timing from 10% to 90% leaves
     out the group join and start-up at one end and the drain of the last batches at the other.
+    The count moves in steps (events are counted at checkpoints), so the two samples bracket
+    the steps that cross 10% and 90%.
     """
-    first = next(((t, n) for t, n in samples if n >= low * total), None)
     last = next(((t, n) for t, n in samples if n >= high * total), None)
+    before = [(t, n) for t, n in samples if n <= low * total and last and t < last[0]]
+    first = before[-1] if before else None
     if first is None or last is None or last[0] <= first[0]:
         raise ValueError(f"no samples span {low:.0%}-{high:.0%} of {total:g} events")
     return (last[1] - first[1]) / (last[0] - first[0])

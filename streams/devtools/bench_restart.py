@@ -3,8 +3,9 @@
 A first worker processes one infusion and one lab for each of N patients (its own topic
 prefix, so its own group and changelogs), then stops (SIGTERM). A second worker starts on
 the same topics; ready is /healthz 200, which needs the partitions assigned and the global
-tables restored from their changelogs. The group join is timed apart from the worker log
-(aiokafka's "Joined group" line), since on the embedded broker it is mostly a wait.
+tables restored from their changelogs. The group joins (Faust's, for the tables, then the
+input consumer's) are timed apart from the worker log (aiokafka's "Joined group" lines),
+since on the embedded broker they are mostly a wait.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kafka import KafkaProducer
 
 from cartwatch.streams.devtools.bench_report import first_log_time
 from cartwatch.streams.devtools.processes import WorkerProcess
+from cartwatch.streams.kafka.input_consumer import input_group
 from cartwatch.streams.kafka.topics import create_topics
 from cartwatch.streams.worker.settings import Settings
 
@@ -32,9 +34,10 @@ class Restart:
     patients: int
     load_s: float = 0.0  # first worker: processing every patient's events
     ready_s: float | None = None  # process start -> /healthz 200
-    group_join_s: float | None = None  # process start -> "Joined group" in the log
-    assigned_s: float | None = None  # process start -> partitions assigned
-    after_join_s: float | None = None  # assignment -> ready: table recovery and start-up
+    group_join_s: float | None = None  # process start -> Faust's group joined (the tables)
+    input_join_s: float | None = None  # process start -> the input group joined
+    assigned_s: float | None = None  # process start -> input partitions assigned
+    after_join_s: float | None = None  # input assignment -> ready: the tables' catch-up
 
 
 def restart_lines(patients: int) -> Iterator[tuple[str, bytes, bytes]]:
@@ -118,9 +121,15 @@ def measure_restart(settings: Settings, patients: int, data_dir: Path, timeout: 
         second.stop()
     log = (data_dir / "second" / "worker.log").read_text(errors="replace")
     result.ready_s = ready - started
-    joined = first_log_time(log, "Joined group")
-    assigned = first_log_time(log, "Setting newly assigned partitions")
+    group = settings.topic_prefix
+    joined = first_log_time(log, f"Joined group '{group}'")
+    input_joined = first_log_time(log, f"Joined group '{input_group(group)}'")
+    # aiokafka logs the partitions over several lines: the input group's assignment is the
+    # first after its join
+    after_join = log[log.find(f"Joined group '{input_group(group)}'") :]
+    assigned = first_log_time(after_join, "Setting newly assigned partitions")
     result.group_join_s = None if joined is None else joined - started
+    result.input_join_s = None if input_joined is None else input_joined - started
     result.assigned_s = None if assigned is None else assigned - started
     if assigned is not None:
         result.after_join_s = ready - assigned

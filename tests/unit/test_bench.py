@@ -215,3 +215,9 @@ def test_the_workloads_by_name() -> None:
     assert len(workload_lines("interleaved", options)) == 50
     with pytest.raises(ValueError, match="unknown workload"):
         workload_lines("bursts", options)
+
+
+def test_rate_brackets_a_count_that_moves_in_steps() -> None:
+    # counted at checkpoints: nothing for 2 s, then 600 at once, then the rest 0.5 s later
+    samples = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (2.25, 600.0), (2.5, 600.0), (2.75, 1000.0)]
+    assert rate_between(samples, 1000) == pytest.approx(1000 / 0.75)
