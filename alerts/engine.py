@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,8 @@ from cartwatch.models.events import Event
 from cartwatch.models.patient import PatientRecord
 
 Outcome = Literal["accepted", "duplicate"]
+
+_VERSIONS = itertools.count(1)  # of trials' courses, unique across monitors
 
 
 @dataclass(slots=True)
@@ -101,6 +104,9 @@ class TrialMonitor:
         self._clock: dict[str, float] = {}
         self._due: dict[str, list[tuple[float, str]]] = {}  # heap of (evaluable time, patient)
         self._dirty: set[str] = set()
+        # trial -> a number that changes whenever one of its courses is set (unique across
+        # monitors: what is derived from the courses is current while it stays the same)
+        self.version: dict[str, int] = {}
 
     def load(self, records: Iterable[PatientRecord]) -> None:
         """Rebuild the courses from stored records (worker start-up, other workers' patients).
@@ -117,6 +123,7 @@ class TrialMonitor:
             if course is not None:
                 self.courses.setdefault(record.trial_id, {})[record.patient_id] = course
                 self._dirty.add(record.trial_id)
+                self.version[record.trial_id] = next(_VERSIONS)
         for trial_id in self._dirty:
             trial = self.courses[trial_id]
             latest = max(course.last_event for course in trial.values())
@@ -140,6 +147,7 @@ class TrialMonitor:
         if course is None:
             return []  # not infused: not part of the monitoring
         trial[patient] = course
+        self.version[trial_id] = next(_VERSIONS)
         clock = self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), course.last_event)
         moved = False
         if old is None or not _same_facts(old, course):
