@@ -11,7 +11,8 @@ ahead (events dated in the future) are derived again as of each instant, from th
 record.
 
 Per trial, a report is computed again only when a summary of the trial changed (or one of
-its patients is still ahead of the instant); the patients on study by days since first
+its patients is still ahead of the instant), from the kept outcomes, so it can be computed
+off the event loop; the patients on study by days since first
 infusion are counted by bisecting the sorted first infusions.
 """
 
@@ -62,8 +63,8 @@ class _Trial:
     members: dict[str, PatientSummary] = field(default_factory=dict)  # by record key
     ahead: set[str] = field(default_factory=set)  # keys whose horizon is after `as_of`
     t0s: list[float] = field(default_factory=list)  # sorted on-study t0 of the others
-    report: dict | None = None  # of the members as they are, when none is ahead
-    dirty: bool = True
+    version: int = 0  # changes whenever a member or the split at `as_of` changes
+    report: tuple[int, dict] | None = None  # (version, report) when none was ahead
 
 
 class CohortFigures:
@@ -93,7 +94,7 @@ class CohortFigures:
         self.summaries[key] = summary
         trial = self.trials.setdefault(summary.trial_id, _Trial())
         trial.members[key] = summary
-        trial.dirty = True
+        trial.version += 1
         if summary.horizon > self.as_of:
             trial.ahead.add(key)
         elif summary.on_study_t0 is not None:
@@ -102,7 +103,7 @@ class CohortFigures:
     def _leave(self, key: str, old: PatientSummary) -> None:
         trial = self.trials[old.trial_id]
         del trial.members[key]
-        trial.dirty = True
+        trial.version += 1
         if key in trial.ahead:
             trial.ahead.discard(key)
         elif old.on_study_t0 is not None:
@@ -116,7 +117,7 @@ class CohortFigures:
             for trial in self.trials.values():
                 trial.t0s.clear()
                 trial.ahead.clear()
-                trial.dirty = True
+                trial.version += 1
                 for key, s in trial.members.items():
                     if s.horizon > as_of:
                         trial.ahead.add(key)
@@ -129,7 +130,7 @@ class CohortFigures:
             reached = [key for key in trial.ahead if trial.members[key].horizon <= as_of]
             for key in reached:
                 trial.ahead.discard(key)
-                trial.dirty = True
+                trial.version += 1
                 t0 = trial.members[key].on_study_t0
                 if t0 is not None:
                     insort(trial.t0s, t0)
@@ -138,28 +139,43 @@ class CohortFigures:
         """Split every trial's patients at `as_of` (call before `trial_figures` at it)."""
         self._move_to(as_of)
 
-    def trial_figures(
+    def report_inputs(
         self, trial_id: str, as_of: float, decode: Callable[[object], PatientRecord]
-    ) -> tuple[dict, dict[str, int]]:
-        """The trial's report and its patients on study by days bucket as of `as_of`, the
-        instant of the last `move_to` (`decode`: a stored version to its record, for the
-        patients whose horizon is after `as_of`)."""
+    ) -> tuple[dict | None, list[PatientOutcome], int, dict[str, int]]:
+        """As of `as_of`, the instant of the last `move_to`: the trial's report when it is
+        current, else None and the outcomes to compute it from (`trial_report`, then
+        `keep_report` with the version given); and its patients on study by days bucket.
+        `decode`: a stored version to its record, for the patients whose horizon is after
+        `as_of`."""
         trial = self.trials[trial_id]
         ahead = {key: decode(trial.members[key].data) for key in trial.ahead}
         counts = _on_study_counts(trial.t0s, as_of)
         for record in ahead.values():
             extra = on_study_by_days([record], as_of)[trial_id]
             counts = {b: n + extra[b] for b, n in counts.items()}
-        if trial.dirty or ahead or trial.report is None:
-            outcomes = [
-                o
-                for key, s in trial.members.items()
-                if (o := derive_outcome(ahead[key], as_of) if key in ahead else s.outcome)
-                is not None
-            ]
-            trial.report = trial_report(trial_id, outcomes)
-            trial.dirty = bool(ahead)
-        return trial.report, counts
+        if not ahead and trial.report is not None and trial.report[0] == trial.version:
+            return trial.report[1], [], trial.version, counts
+        outcomes = [
+            o
+            for key, s in trial.members.items()
+            if (o := derive_outcome(ahead[key], as_of) if key in ahead else s.outcome) is not None
+        ]
+        return None, outcomes, -1 if ahead else trial.version, counts
+
+    def keep_report(self, trial_id: str, report: dict, version: int) -> None:
+        """Keep the report computed from `report_inputs` of `version` (-1: not to keep)."""
+        if version >= 0:
+            self.trials[trial_id].report = (version, report)
+
+    def trial_figures(
+        self, trial_id: str, as_of: float, decode: Callable[[object], PatientRecord]
+    ) -> tuple[dict, dict[str, int]]:
+        """The trial's report and its patients on study by days bucket (`report_inputs`)."""
+        report, outcomes, version, counts = self.report_inputs(trial_id, as_of, decode)
+        if report is None:
+            report = trial_report(trial_id, outcomes)
+            self.keep_report(trial_id, report, version)
+        return report, counts
 
     def figures(
         self, as_of: float, decode: Callable[[object], PatientRecord]
