@@ -100,7 +100,8 @@ class TrialMonitor:
         self.config = thresholds.toxicity
         self.courses: dict[str, dict[str, DltCourse]] = {}
         self.fired: dict[str, int] = {}
-        self._arrivals: dict[tuple[str, str], int] = {}  # of the record each course is from
+        # trial -> patient -> accepted events of the record each course is from
+        self._arrivals: dict[str, dict[str, int]] = {}
         self._clock: dict[str, float] = {}
         self._due: dict[str, list[tuple[float, str]]] = {}  # heap of (evaluable time, patient)
         self._dirty: set[str] = set()
@@ -115,10 +116,10 @@ class TrialMonitor:
         stored version of a patient whose newer record is still on its way to the broker) is
         passed over: the course never goes back."""
         for record in records:
-            key = (record.trial_id, record.patient_id)
-            if record.arrivals < self._arrivals.get(key, 0):
+            arrivals = self._arrivals.setdefault(record.trial_id, {})
+            if record.arrivals < arrivals.get(record.patient_id, 0):
                 continue
-            self._arrivals[key] = record.arrivals
+            arrivals[record.patient_id] = record.arrivals
             course = dlt_course(record, self.config)
             if course is not None:
                 self.courses.setdefault(record.trial_id, {})[record.patient_id] = course
@@ -140,7 +141,7 @@ class TrialMonitor:
     ) -> list[AlertRaised]:
         """Re-evaluate the record's trial after `event` was applied to `record`."""
         trial_id, patient = record.trial_id, record.patient_id
-        self._arrivals[trial_id, patient] = record.arrivals
+        self._arrivals.setdefault(trial_id, {})[patient] = record.arrivals
         trial = self.courses.setdefault(trial_id, {})
         old = trial.get(patient)
         course = self._course(record, event, old)

@@ -19,16 +19,20 @@ infusion are counted by bisecting the sorted first infusions.
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_left, insort
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cartwatch.models.cohort import trial_report
 from cartwatch.models.on_study import DAY_BUCKETS, ENDS_STUDY, _bucket_name, on_study_by_days
-from cartwatch.models.outcomes import PatientOutcome, derive_outcome
+from cartwatch.models.outcomes import PatientOutcome, Toxicity, derive_outcome
 from cartwatch.models.patient import PatientRecord
 
 BUCKET_NAMES = tuple(map(_bucket_name, DAY_BUCKETS))
+# The adverse-event terms `cohort.trial_report` reads (its safety section); a summary keeps
+# only their toxicities.
+REPORTED_TERMS = frozenset({"CRS", "ICANS"})
 
 
 @dataclass(slots=True)
@@ -37,7 +41,7 @@ class PatientSummary:
 
     data: object  # the stored version this summary is of (compared by identity)
     trial_id: str
-    outcome: PatientOutcome | None  # every event counted; None when not infused
+    outcome: PatientOutcome | None  # every event counted (toxicities: REPORTED_TERMS only)
     on_study_t0: float | None  # first infusion, when infused and no ending disposition
     horizon: float  # from this instant on, `outcome` and `on_study_t0` hold as of any instant
 
@@ -48,19 +52,25 @@ def summarize(record: PatientRecord, data: object) -> PatientSummary:
     times += [r.resolved for reports in record.adverse_events.values() for r in reports]
     horizon = max((t for t in times if t is not None), default=-math.inf)
     ended = any(status in ENDS_STUDY for _, status in record.dispositions)
-    t0 = min(record.infusions, default=None)
+    outcome = derive_outcome(record, None)
+    if outcome is not None and outcome.toxicities:  # one string per term, not per patient
+        kept = tuple(  # read only (`trial_report`): a tuple, () shared when none is kept
+            Toxicity(sys.intern(t.term), t.grade, t.onset, t.resolved)
+            for t in outcome.toxicities
+            if t.term in REPORTED_TERMS
+        )
+        outcome = replace(outcome, toxicities=kept)  # type: ignore[arg-type]
     return PatientSummary(
         data=data,
-        trial_id=record.trial_id,
-        outcome=derive_outcome(record, None),
-        on_study_t0=None if ended else t0,
+        trial_id=sys.intern(record.trial_id),
+        outcome=outcome,
+        on_study_t0=None if ended or outcome is None else outcome.t0,  # the first infusion
         horizon=horizon,
     )
 
 
 @dataclass
 class _Trial:
-    members: dict[str, PatientSummary] = field(default_factory=dict)  # by record key
     ahead: set[str] = field(default_factory=set)  # keys whose horizon is after `as_of`
     t0s: list[float] = field(default_factory=list)  # sorted on-study t0 of the others
     version: int = 0  # changes whenever a member or the split at `as_of` changes
@@ -93,7 +103,6 @@ class CohortFigures:
             self._leave(key, old)
         self.summaries[key] = summary
         trial = self.trials.setdefault(summary.trial_id, _Trial())
-        trial.members[key] = summary
         trial.version += 1
         if summary.horizon > self.as_of:
             trial.ahead.add(key)
@@ -102,7 +111,6 @@ class CohortFigures:
 
     def _leave(self, key: str, old: PatientSummary) -> None:
         trial = self.trials[old.trial_id]
-        del trial.members[key]
         trial.version += 1
         if key in trial.ahead:
             trial.ahead.discard(key)
@@ -118,20 +126,22 @@ class CohortFigures:
                 trial.t0s.clear()
                 trial.ahead.clear()
                 trial.version += 1
-                for key, s in trial.members.items():
-                    if s.horizon > as_of:
-                        trial.ahead.add(key)
-                    elif s.on_study_t0 is not None:
-                        trial.t0s.append(s.on_study_t0)
+            for key, s in self.summaries.items():
+                trial = self.trials[s.trial_id]
+                if s.horizon > as_of:
+                    trial.ahead.add(key)
+                elif s.on_study_t0 is not None:
+                    trial.t0s.append(s.on_study_t0)
+            for trial in self.trials.values():
                 trial.t0s.sort()
             return
         self.as_of = as_of
         for trial in self.trials.values():
-            reached = [key for key in trial.ahead if trial.members[key].horizon <= as_of]
+            reached = [key for key in trial.ahead if self.summaries[key].horizon <= as_of]
             for key in reached:
                 trial.ahead.discard(key)
                 trial.version += 1
-                t0 = trial.members[key].on_study_t0
+                t0 = self.summaries[key].on_study_t0
                 if t0 is not None:
                     insort(trial.t0s, t0)
 
@@ -148,7 +158,7 @@ class CohortFigures:
         `decode`: a stored version to its record, for the patients whose horizon is after
         `as_of`."""
         trial = self.trials[trial_id]
-        ahead = {key: decode(trial.members[key].data) for key in trial.ahead}
+        ahead = {key: decode(self.summaries[key].data) for key in trial.ahead}
         counts = _on_study_counts(trial.t0s, as_of)
         for record in ahead.values():
             extra = on_study_by_days([record], as_of)[trial_id]
@@ -157,7 +167,8 @@ class CohortFigures:
             return trial.report[1], [], trial.version, counts
         outcomes = [
             o
-            for key, s in trial.members.items()
+            for key, s in self.summaries.items()
+            if s.trial_id == trial_id
             if (o := derive_outcome(ahead[key], as_of) if key in ahead else s.outcome) is not None
         ]
         return None, outcomes, -1 if ahead else trial.version, counts

@@ -14,6 +14,7 @@ record: a record is parsed when it changes and dropped once its summaries are de
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterable, Iterator
 
 from cartwatch.alerts.engine import TrialMonitor
@@ -113,7 +114,7 @@ class TrialState:
         figures, stored = self.figures, self.store.stored
         changed = []
         for record in records:
-            key = record_key(record.trial_id, record.patient_id)
+            key = sys.intern(record_key(record.trial_id, record.patient_id))  # the owners' key
             data = stored(key)
             summary = figures.get(key)
             if summary is None or summary.data is not data:
