@@ -42,28 +42,32 @@ class TrialState:
         self.figures = CohortFigures()  # the summary of each record version last loaded
         self.loaded = False  # the monitor holds every record of the table
         self.first_read = 0  # records read by the current `ensure_loaded` so far
+        self._generation = 0  # of `invalidate` calls
 
     def invalidate(self) -> None:
         """The monitor observed events that will come again (a failed batch, a rebalance)."""
         self.loaded = False
+        self._generation += 1
 
     async def ensure_loaded(self) -> None:
         """The monitor rebuilt from every record, unless it is current; the records are read
-        `RECORDS_PER_TURN` at a time, with a turn of the event loop between."""
-        if self.loaded:
-            return
-        self._start_over()
-        self.first_read = 0
-        keys = [key for key, _ in self.store.items_stored()]
-        if not keys:
-            self.monitor.load([])
-        for start in range(0, len(keys), RECORDS_PER_TURN):
-            if start:
-                await asyncio.sleep(0)
-            chunk = [r for key in keys[start : start + RECORDS_PER_TURN] if (r := self._read(key))]
-            self._load(chunk, every=True)
-            self.first_read += len(chunk)
-        self.loaded = True
+        `RECORDS_PER_TURN` at a time, with a turn of the event loop between (invalidated
+        meanwhile, it starts over)."""
+        while not self.loaded:
+            generation = self._generation
+            self._start_over()
+            self.first_read = 0
+            keys = [key for key, _ in self.store.items_stored()]
+            if not keys:
+                self.monitor.load([])
+            for start in range(0, len(keys), RECORDS_PER_TURN):
+                if start:
+                    await asyncio.sleep(0)
+                chunk = keys[start : start + RECORDS_PER_TURN]
+                records = [r for key in chunk if (r := self._read(key)) is not None]
+                self._load(records, every=True)
+                self.first_read += len(records)
+            self.loaded = generation == self._generation
 
     def _start_over(self) -> None:
         """A new monitor; a failed batch's claims go with its records."""

@@ -199,3 +199,25 @@ def test_a_resolution_after_the_instant_is_not_one_yet():
         assert (reports, on_study) == oracle(list(records.values()), epoch(at(day)))
         durations.append(reports["T1"]["safety"]["crs"]["median_duration_days"])
     assert durations == [None, 19.0]
+
+
+def test_a_load_invalidated_midway_starts_over(tmp_path: Path):
+    """A rebalance while the records are first read: the monitor is rebuilt again from the
+    records as they are after it, not marked current halfway."""
+    worker = Worker(Settings(embedded_broker=False, data_dir=str(tmp_path)))
+    for n in range(250):
+        record = PatientRecord("T1", f"P{n:04d}")
+        record.apply(decode(infusion(at(0), patient=record.patient_id)))
+        worker.patient_to_record.data[record_key("T1", record.patient_id)] = encode_record(record)
+    monitors = []
+
+    async def run() -> None:
+        loading = asyncio.ensure_future(worker.trial.ensure_loaded())
+        await asyncio.sleep(0)
+        monitors.append(worker.trial.monitor)
+        worker.trial.invalidate()
+        await loading
+
+    asyncio.run(run())
+    assert worker.trial.loaded and worker.trial.monitor is not monitors[0]
+    assert len(worker.trial.monitor.courses["T1"]) == 250
