@@ -21,6 +21,7 @@ from cartwatch.alerts.engine import TrialMonitor
 from cartwatch.alerts.pipeline import Pipeline, record_key
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.cohort_state import CohortFigures, summarize
+from cartwatch.models.digest_owners import malloc_trim
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.record_codec import decode_record
 from cartwatch.streams.worker.tables import TableRecords
@@ -68,6 +69,7 @@ class TrialState:
                 self._load(records, every=True)
                 self.first_read += len(records)
             self.loaded = generation == self._generation
+            malloc_trim()  # the parsed records' freed blocks back to the system
 
     def _start_over(self) -> None:
         """A new monitor; a failed batch's claims go with its records."""
