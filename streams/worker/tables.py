@@ -162,6 +162,17 @@ class TableRecords(MutableMapping[str, PatientRecord]):
             if n % per_turn == 0:
                 await asyncio.sleep(0)
 
+    def trial_ids(self) -> list[str]:
+        """The trials of the stored records, sorted, from their keys (none is parsed)."""
+        return sorted({trial_of_key(key) for key in list(self.table.data.keys())})
+
+    def stored_of(self, trial_id: str | None = None) -> list[bytes]:
+        """The current bytes of every record, optionally of one trial: a cheap copy taken in
+        the event loop, to parse (`decode_record`) in a thread."""
+        return [
+            d for k, d in self.items_stored() if trial_id is None or trial_of_key(k) == trial_id
+        ]
+
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
         """Every stored record, optionally of one trial (parsed as read)."""
         for key, data in self.items_stored():

@@ -221,3 +221,20 @@ def test_a_load_invalidated_midway_starts_over(tmp_path: Path):
     asyncio.run(run())
     assert worker.trial.loaded and worker.trial.monitor is not monitors[0]
     assert len(worker.trial.monitor.courses["T1"]) == 250
+
+
+def test_the_trials_are_listed_without_parsing_a_record(tmp_path: Path, monkeypatch):
+    """The desk's inbox lists the trials every 2 s: from the table's keys, not its records."""
+    worker = Worker(Settings(embedded_broker=False, data_dir=str(tmp_path)))
+    for trial, patient in [("T2", "P1"), ("T1:x", "P2"), ("T1", "P3"), ("T1", "P4")]:
+        record = PatientRecord(trial, patient)
+        worker.patient_to_record.data[record_key(trial, patient)] = encode_record(record)
+    expected = sorted({r.trial_id for r in worker.store.all()})
+
+    def no_parsing(data):
+        raise AssertionError("a record was parsed")
+
+    monkeypatch.setattr("cartwatch.streams.worker.tables.decode_record", no_parsing)
+    assert worker.view.trial_ids() == expected == ["T1", "T1:x", "T2"]
+    stored = worker.store.stored_of("T1")
+    assert sorted(decode_record(d).patient_id for d in stored) == ["P3", "P4"]
