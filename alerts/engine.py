@@ -114,27 +114,37 @@ class TrialMonitor:
 
         A record older than the one a course already comes from (fewer accepted events: the
         stored version of a patient whose newer record is still on its way to the broker) is
-        passed over: the course never goes back."""
+        passed over: the course never goes back. Each record costs O(log n): the trial's
+        clock and heap of evaluable times take the loaded courses only."""
         for record in records:
-            arrivals = self._arrivals.setdefault(record.trial_id, {})
-            if record.arrivals < arrivals.get(record.patient_id, 0):
+            trial_id, patient = record.trial_id, record.patient_id
+            arrivals = self._arrivals.setdefault(trial_id, {})
+            if record.arrivals < arrivals.get(patient, 0):
                 continue
-            arrivals[record.patient_id] = record.arrivals
+            arrivals[patient] = record.arrivals
             course = dlt_course(record, self.config)
-            if course is not None:
-                self.courses.setdefault(record.trial_id, {})[record.patient_id] = course
-                self._dirty.add(record.trial_id)
-                self.version[record.trial_id] = next(_VERSIONS)
-        for trial_id in self._dirty:
-            trial = self.courses[trial_id]
-            latest = max(course.last_event for course in trial.values())
-            self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), latest)
-            self._due[trial_id] = [
-                (at, patient)
-                for patient, course in trial.items()
-                if (at := course.evaluable_from(self.config)) is not None
-            ]
-            heapq.heapify(self._due[trial_id])
+            if course is None:
+                continue
+            trial = self.courses.setdefault(trial_id, {})
+            trial[patient] = course
+            self._dirty.add(trial_id)  # the next event re-checks the boundary
+            self.version[trial_id] = next(_VERSIONS)
+            self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), course.last_event)
+            at = course.evaluable_from(self.config)
+            if at is not None:  # an earlier entry of the patient is passed over when popped
+                heap = self._due.setdefault(trial_id, [])
+                heapq.heappush(heap, (at, patient))
+                if len(heap) > 2 * len(trial) + 64:
+                    self._rebuild_due(trial_id)
+
+    def _rebuild_due(self, trial_id: str) -> None:
+        """The trial's heap of evaluable times from its current courses only."""
+        self._due[trial_id] = [
+            (at, patient)
+            for patient, course in self.courses[trial_id].items()
+            if (at := course.evaluable_from(self.config)) is not None
+        ]
+        heapq.heapify(self._due[trial_id])
 
     def observe(
         self, record: PatientRecord, event: Event, detected_at: datetime | None = None

@@ -122,7 +122,7 @@ def test_the_first_read_of_every_record_gives_the_event_loop_turns(tmp_path: Pat
         loading.result()
 
     asyncio.run(run())
-    assert turns[0] == 0 and 500 in turns and 1000 in turns  # a turn after each 100
+    assert turns[0] == 0 and 500 in turns and 1000 in turns  # a turn after each 50
     assert worker.trial.first_read == 1200
     assert len(worker.trial.figures) == 1200  # each record's summary, the record not kept
     assert len(worker.store._parsed) == 0
