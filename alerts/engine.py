@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,8 @@ from cartwatch.models.events import Event
 from cartwatch.models.patient import PatientRecord
 
 Outcome = Literal["accepted", "duplicate"]
+
+_VERSIONS = itertools.count(1)  # of trials' courses, unique across monitors
 
 
 @dataclass(slots=True)
@@ -97,49 +100,65 @@ class TrialMonitor:
         self.config = thresholds.toxicity
         self.courses: dict[str, dict[str, DltCourse]] = {}
         self.fired: dict[str, int] = {}
-        self._arrivals: dict[tuple[str, str], int] = {}  # of the record each course is from
+        # trial -> patient -> accepted events of the record each course is from
+        self._arrivals: dict[str, dict[str, int]] = {}
         self._clock: dict[str, float] = {}
         self._due: dict[str, list[tuple[float, str]]] = {}  # heap of (evaluable time, patient)
         self._dirty: set[str] = set()
+        # trial -> a number that changes whenever one of its courses is set (unique across
+        # monitors: what is derived from the courses is current while it stays the same)
+        self.version: dict[str, int] = {}
 
     def load(self, records: Iterable[PatientRecord]) -> None:
         """Rebuild the courses from stored records (worker start-up, other workers' patients).
 
         A record older than the one a course already comes from (fewer accepted events: the
         stored version of a patient whose newer record is still on its way to the broker) is
-        passed over: the course never goes back."""
+        passed over: the course never goes back. Each record costs O(log n): the trial's
+        clock and heap of evaluable times take the loaded courses only."""
         for record in records:
-            key = (record.trial_id, record.patient_id)
-            if record.arrivals < self._arrivals.get(key, 0):
+            trial_id, patient = record.trial_id, record.patient_id
+            arrivals = self._arrivals.setdefault(trial_id, {})
+            if record.arrivals < arrivals.get(patient, 0):
                 continue
-            self._arrivals[key] = record.arrivals
+            arrivals[patient] = record.arrivals
             course = dlt_course(record, self.config)
-            if course is not None:
-                self.courses.setdefault(record.trial_id, {})[record.patient_id] = course
-                self._dirty.add(record.trial_id)
-        for trial_id in self._dirty:
-            trial = self.courses[trial_id]
-            latest = max(course.last_event for course in trial.values())
-            self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), latest)
-            self._due[trial_id] = [
-                (at, patient)
-                for patient, course in trial.items()
-                if (at := course.evaluable_from(self.config)) is not None
-            ]
-            heapq.heapify(self._due[trial_id])
+            if course is None:
+                continue
+            trial = self.courses.setdefault(trial_id, {})
+            trial[patient] = course
+            self._dirty.add(trial_id)  # the next event re-checks the boundary
+            self.version[trial_id] = next(_VERSIONS)
+            self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), course.last_event)
+            at = course.evaluable_from(self.config)
+            if at is not None:  # an earlier entry of the patient is passed over when popped
+                heap = self._due.setdefault(trial_id, [])
+                heapq.heappush(heap, (at, patient))
+                if len(heap) > 2 * len(trial) + 64:
+                    self._rebuild_due(trial_id)
+
+    def _rebuild_due(self, trial_id: str) -> None:
+        """The trial's heap of evaluable times from its current courses only."""
+        self._due[trial_id] = [
+            (at, patient)
+            for patient, course in self.courses[trial_id].items()
+            if (at := course.evaluable_from(self.config)) is not None
+        ]
+        heapq.heapify(self._due[trial_id])
 
     def observe(
         self, record: PatientRecord, event: Event, detected_at: datetime | None = None
     ) -> list[AlertRaised]:
         """Re-evaluate the record's trial after `event` was applied to `record`."""
         trial_id, patient = record.trial_id, record.patient_id
-        self._arrivals[trial_id, patient] = record.arrivals
+        self._arrivals.setdefault(trial_id, {})[patient] = record.arrivals
         trial = self.courses.setdefault(trial_id, {})
         old = trial.get(patient)
         course = self._course(record, event, old)
         if course is None:
             return []  # not infused: not part of the monitoring
         trial[patient] = course
+        self.version[trial_id] = next(_VERSIONS)
         clock = self._clock[trial_id] = max(self._clock.get(trial_id, -math.inf), course.last_event)
         moved = False
         if old is None or not _same_facts(old, course):

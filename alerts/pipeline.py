@@ -17,6 +17,7 @@ from cartwatch.alerts.engine import process_event
 from cartwatch.alerts.model import AlertRaised
 from cartwatch.alerts.rules import RuleThresholds
 from cartwatch.models.codec import decode_event
+from cartwatch.models.digest_owners import DigestOwners
 from cartwatch.models.errors import InvalidEvent
 from cartwatch.models.events import TOPIC_SUFFIX_BY_TYPE, Event
 from cartwatch.models.patient import PatientRecord, event_key
@@ -121,13 +122,12 @@ class Pipeline:
         # Digest of each event_id seen -> the key of the record it went to. An event_id is
         # unique across trials and patients (CONTRACT 1-2): its second use is ignored
         # whatever it holds, also for another patient (whose record never sees it).
-        self.owners: dict[int, str] = {}
+        self.owners = DigestOwners()  # ~12 bytes an event (models/digest_owners.py)
 
     def claim(self, record: PatientRecord) -> None:
         """Count the events of a record stored elsewhere (restored, another worker's) as seen."""
         key = sys.intern(record_key(record.trial_id, record.patient_id))
-        for digest in record.seen:
-            self.owners.setdefault(digest, key)
+        self.owners.claim(record.seen, key)
 
     def handle(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -53,36 +54,58 @@ def table_write(
     return outgoing(producer, name, partition, key_bytes, value_bytes, acknowledged=set_key)
 
 
+# Parsed records kept for reading (the API's single-patient reads, the desk): a record
+# parses to ~28 KB of objects against ~1.7 KB stored, so only the most recent are kept.
+PARSED_CACHE_SIZE = 256
+
+
 class TableRecords(MutableMapping[str, PatientRecord]):
-    """Patient records stored in a global table as bytes (models/record_codec.py), parsed once.
+    """Patient records stored in a global table as bytes (models/record_codec.py).
 
     A global table also reads back its own changelog, so for a moment it can hold an
     older version of a record this worker wrote since. The records this worker wrote are
-    therefore kept in `owned` and win over the table until the next rebalance (when
-    partitions may move and recovery brings the table up to date). Other records are
-    parsed from the table's bytes and cached until the table holds other bytes for the
-    key. Writes wait in `pending` until `commit`, which the agent calls once the alerts
-    they caused are acknowledged; a committed record is `owned` once the broker has it.
+    therefore kept in `owned` (as the bytes written, the very object the table was given)
+    and win over the table until the next rebalance (when partitions may move and recovery
+    brings the table up to date). Only the bytes are held per patient: a record is parsed
+    when read, and the last `cache_size` parsed for reading are kept (`read`, `all`) until
+    their key holds other bytes. Writes wait in `pending` until `commit`, which the agent
+    calls once the alerts they caused are acknowledged; a committed record is `owned` once
+    the broker has it.
     """
 
-    def __init__(self, table: faust.Table) -> None:
+    def __init__(self, table: faust.Table, cache_size: int = PARSED_CACHE_SIZE) -> None:
         self.table = table
+        self.cache_size = cache_size
         self.pending: dict[str, PatientRecord] = {}
-        self.owned: dict[str, PatientRecord] = {}
-        self._parsed: dict[str, tuple[bytes, PatientRecord]] = {}
+        self.owned: dict[str, bytes] = {}
+        self._parsed: OrderedDict[str, tuple[bytes, PatientRecord]] = OrderedDict()
 
     def forget_owned(self) -> None:
         """Drop the records this worker wrote (call when partitions are revoked)."""
         self.owned.clear()
+
+    def stored(self, key: str) -> bytes | None:
+        """The bytes of the key's current record: this worker's own, else the table's."""
+        own = self.owned.get(key)
+        data = self.table.data.get(key)
+        if own is None:
+            return data
+        if data is not None and data is not own and data == own:
+            self.owned[key] = own = data  # the table read our write back: hold one copy
+        return own
+
+    def items_stored(self) -> Iterator[tuple[str, bytes]]:
+        """(key, current bytes) of every record, as `stored` gives them."""
+        owned = self.owned
+        for key, data in list(self.table.data.items()):
+            yield key, (self.stored(key) if key in owned else data)
 
     def __getitem__(self, key: str) -> PatientRecord:
         """The record to apply events to: a copy, so a batch that never commits (cancelled by
         a rebalance, a crash in the agent) leaves nothing behind that claims its events."""
         if key in self.pending:
             return self.pending[key]
-        if key in self.owned:
-            return PatientRecord.from_dict(self.owned[key].to_dict())
-        data = self.table.data.get(key)
+        data = self.stored(key)
         if data is None:
             raise KeyError(key)
         return decode_record(data)
@@ -93,17 +116,20 @@ class TableRecords(MutableMapping[str, PatientRecord]):
 
     def read(self, key: str) -> PatientRecord | None:
         """The stored record, for reading only (the API)."""
-        if key in self.owned:
-            return self.owned[key]
-        data = self.table.data.get(key)
+        data = self.stored(key)
         return self._parse(key, data) if data is not None else None
 
     def _parse(self, key: str, data: bytes) -> PatientRecord:
-        cached = self._parsed.get(key)
+        parsed = self._parsed
+        cached = parsed.get(key)
         if cached is not None and cached[0] is data:
+            parsed.move_to_end(key)
             return cached[1]
         record = decode_record(data)
-        self._parsed[key] = (data, record)
+        parsed[key] = (data, record)
+        parsed.move_to_end(key)
+        while len(parsed) > self.cache_size:
+            parsed.popitem(last=False)
         return record
 
     def __setitem__(self, key: str, record: PatientRecord) -> None:
@@ -124,21 +150,31 @@ class TableRecords(MutableMapping[str, PatientRecord]):
         is this worker's, in `owned`, once the broker has acknowledged it)."""
         writes = []
         for key, partition in partitions.items():
-            record = self.pending.pop(key)
-            own = functools.partial(self.owned.__setitem__, key, record)  # once acknowledged
-            writes.append(table_write(self.table, key, encode_record(record), partition, own))
+            data = encode_record(self.pending.pop(key))
+            own = functools.partial(self.owned.__setitem__, key, data)  # once acknowledged
+            writes.append(table_write(self.table, key, data, partition, own))
         return writes
 
     async def decode_all(self, per_turn: int) -> None:
-        """Decode every stored record into the cache, giving the event loop a turn every
-        `per_turn` records: `all` then reads them without decoding (those that change
-        meanwhile excepted)."""
+        """Decode every stored record once, giving the event loop a turn every `per_turn`
+        records (a check that every stored record reads; none is kept beyond the cache)."""
         for n, _ in enumerate(self.all(), start=1):
             if n % per_turn == 0:
                 await asyncio.sleep(0)
 
+    def trial_ids(self) -> list[str]:
+        """The trials of the stored records, sorted, from their keys (none is parsed)."""
+        return sorted({trial_of_key(key) for key in list(self.table.data.keys())})
+
+    def stored_of(self, trial_id: str | None = None) -> list[bytes]:
+        """The current bytes of every record, optionally of one trial: a cheap copy taken in
+        the event loop, to parse (`decode_record`) in a thread."""
+        return [
+            d for k, d in self.items_stored() if trial_id is None or trial_of_key(k) == trial_id
+        ]
+
     def all(self, trial_id: str | None = None) -> Iterator[PatientRecord]:
-        """Every stored record, optionally of one trial."""
-        for key, data in list(self.table.data.items()):
+        """Every stored record, optionally of one trial (parsed as read)."""
+        for key, data in self.items_stored():
             if trial_id is None or trial_of_key(key) == trial_id:
-                yield self.owned[key] if key in self.owned else self._parse(key, data)
+                yield self._parse(key, data)

@@ -38,7 +38,7 @@ class WorkerView:
         return self.store.read(record_key(trial_id, patient_id))
 
     def trial_ids(self) -> list[str]:
-        return sorted({r.trial_id for r in self.store.all()})
+        return self.store.trial_ids()  # from the keys: no record parsed
 
     def recent_alerts(self, trial_id: str | None = None) -> list[dict]:
         alerts = [a for a in self.alert_table.values() if trial_id in (None, a["trial_id"])]

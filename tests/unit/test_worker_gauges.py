@@ -115,16 +115,17 @@ def test_the_first_read_of_every_record_gives_the_event_loop_turns(tmp_path: Pat
     turns: list[int] = []
 
     async def run() -> None:
-        decoding = asyncio.ensure_future(worker.store.decode_all(per_turn=500))
-        while not decoding.done():
-            turns.append(len(worker.store._parsed))
+        loading = asyncio.ensure_future(worker.trial.ensure_loaded())
+        while not loading.done():
+            turns.append(worker.trial.first_read)
             await asyncio.sleep(0)
+        loading.result()
 
     asyncio.run(run())
-    assert turns[0] == 0 and 500 in turns and 1000 in turns  # a turn after each 500
-    assert len(worker.store._parsed) == 1200
-    listed = {r.patient_id: r for r in worker.store.all()}
-    assert all(listed[r.patient_id] is r for _, r in worker.store._parsed.values())  # no decode
+    assert turns[0] == 0 and 500 in turns and 1000 in turns  # a turn after each 50
+    assert worker.trial.first_read == 1200
+    assert len(worker.trial.figures) == 1200  # each record's summary, the record not kept
+    assert len(worker.store._parsed) == 0
 
 
 def test_the_trial_figures_give_the_event_loop_turns_and_count_every_patient(tmp_path: Path):
