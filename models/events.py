@@ -52,10 +52,25 @@ def parse_timestamp(text: str) -> datetime:
     return moment
 
 
+# The timestamps parsed last, by their text (`parse_timestamp` is a function of it alone):
+# the labs of one draw share their time, about half of the simulated trials' timestamps
+# repeat one just parsed. Emptied when full, so it stays small.
+_PARSED: dict[str, datetime] = {}
+_PARSED_MAX = 1024
+
+
 def _rfc3339(value: object) -> object:
+    if type(value) is str:  # a JSON string (and no str subclass with its own equality)
+        moment = _PARSED.get(value)
+        if moment is None:
+            moment = parse_timestamp(value)  # aware: the pattern wants an offset
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[value] = moment
+        return moment
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 timestamp string")
-    return parse_timestamp(value)  # aware: the pattern wants an offset
+    return parse_timestamp(value)
 
 
 # A plain validator: `parse_timestamp` returns an aware datetime already, so pydantic's own

@@ -78,7 +78,7 @@ class PatientRecord:
             return False
         self.seen.add(key)
         self.arrivals += 1
-        at = epoch(event.occurred_at)
+        at = event.occurred_at.timestamp()  # `epoch`, without a call per event
         self.event_times.append(at)
         if isinstance(event, Infusion):
             self.infusions.append(at)

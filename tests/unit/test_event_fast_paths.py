@@ -8,6 +8,7 @@ import json
 import pytest
 from pydantic import TypeAdapter
 
+from cartwatch.models import events
 from cartwatch.models.codec import decode_event
 from cartwatch.models.errors import InvalidEvent
 from cartwatch.models.events import Analyte, Lab, Timestamp, parse_timestamp
@@ -64,3 +65,26 @@ def test_a_lab_in_an_equivalent_unit_is_still_converted(
     event = decode_event(json.dumps(lab(analyte, value, at(1), unit=unit)))
     assert (event.value, event.unit) == to_canonical(analyte, value, unit)
     assert event.unit == canonical_unit(analyte) != unit
+
+
+def test_a_timestamp_parsed_before_gives_the_same_instant_again() -> None:
+    text = "2025-03-01T08:15:00.25-05:00"
+    first, second = (
+        decode_event(json.dumps({**infusion(at(0)), "occurred_at": text})) for _ in range(2)
+    )
+    assert first.occurred_at == second.occurred_at == parse_timestamp(text)
+    assert second.occurred_at.utcoffset() == parse_timestamp(text).utcoffset()
+
+
+def test_an_invalid_timestamp_is_refused_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidEvent) as caught:
+            decode_event(json.dumps({**infusion(at(0)), "occurred_at": "2025-02-29T00:00:00Z"}))
+        assert caught.value.reasons[0].startswith("occurred_at: '2025-02-29T00:00:00Z' is not")
+
+
+def test_the_parsed_timestamps_kept_stay_few() -> None:
+    for second in range(events._PARSED_MAX + 10):
+        text = f"2025-03-01T08:00:{second % 60:02d}.{second:06d}Z"
+        decode_event(json.dumps({**infusion(at(0)), "occurred_at": text}))
+    assert 0 < len(events._PARSED) <= events._PARSED_MAX
