@@ -45,12 +45,13 @@ def process_event(
     (`digest`: its `event_key`, when the caller has it already)."""
     if not record.apply(event, digest):
         return Processed("duplicate")
-    now = detected_at or datetime.now(UTC)  # one detection instant for the event's alerts
+    now = detected_at  # one detection instant for the event's alerts, read at the first one
     alerts = []
     for evaluate in rules_for(event):
         crossing = evaluate(record, thresholds)
         if crossing is None:
             continue
+        now = now or datetime.now(UTC)
         record.alerted[crossing.rule] = crossing.level
         alerts.append(raise_alert(record.trial_id, record.patient_id, crossing, event, now))
     return Processed("accepted", alerts)

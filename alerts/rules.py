@@ -22,11 +22,11 @@ from cartwatch.models.astct import (
     ICANS_CODES,
     crs_sign_of,
     icans_domain_grade,
-    peak_crs_grade,
     peak_icans_grade,
+    peak_of_crs_marks,
 )
 from cartwatch.models.dlt import DltCourse, dlt_course, toxicity_status
-from cartwatch.models.events import Event, Lab
+from cartwatch.models.events import Analyte, Event, Lab
 from cartwatch.models.outcomes import counted_toxicities, worst_grade
 from cartwatch.models.patient import PatientRecord
 from cartwatch.models.stopping import StoppingConfig, compute_boundary
@@ -126,7 +126,14 @@ def evaluate_crs_derived(record: PatientRecord, thresholds: RuleThresholds) -> C
     t0 = min(record.infusions)
     rows = record.observations.get("anti_cytokine_given", [])
     treated = min((t for t, given in rows if given and t >= t0), default=None)
-    grade = peak_crs_grade(_observed(record, CRS_CODES), treated, thresholds.crs_window_h * 3600)
+    observations = record.observations
+    marks = [  # `peak_crs_grade`'s marks of the post-infusion observations, read in place
+        (t, level)
+        for code in CRS_CODES
+        for t, v in observations.get(code, ())
+        if t >= t0 and (level := crs_sign_of(code, v))
+    ]
+    grade = peak_of_crs_marks(marks, treated, thresholds.crs_window_h * 3600)
     return _derived(record, "crs_derived", "CRS", grade, thresholds.crs_derived_min, 2)
 
 
@@ -240,13 +247,16 @@ for _rule in PATIENT_RULES:
         _RULES_BY_INPUT[_key] = (*_RULES_BY_INPUT.get(_key, ()), _rule)
 
 
+_LAB_INPUT_KEYS = {analyte: f"lab:{analyte.value}" for analyte in Analyte}
+
+
 def input_key(event: Event) -> str:
     """What kind of input an event is for the rules: its type, `lab:<analyte>`,
     `observation:<code>`, or `observation:no_sign` for an observation that points to no
     CRS or ICANS sign (a normal temperature, an ICE score of 10, no treatment given): the
     derived grades read only signs, so such an observation cannot change them."""
     if isinstance(event, Lab):
-        return f"lab:{event.analyte.value}"
+        return _LAB_INPUT_KEYS[event.analyte]
     if event.type == "observation":
         code, value = event.code, event.value  # type: ignore[union-attr]
         if code == "oxygen":

@@ -145,8 +145,18 @@ def peak_crs_grade(
     (Table 2 footnote: antipyretics and anti-cytokine therapy mask fever). The peak is a
     function of the set of observations, whatever order they arrived in.
     """
-    marks = sorted((t, crs_sign_of(c, v)) for t, c, v in observations if c in CRS_CODES)
-    marks = [(t, level) for t, level in marks if level]
+    marks = [
+        (t, level) for t, c, v in observations if c in CRS_CODES and (level := crs_sign_of(c, v))
+    ]
+    return peak_of_crs_marks(marks, anti_cytokine_from, window_s)
+
+
+def peak_of_crs_marks(
+    marks: list[tuple[float, int]], anti_cytokine_from: float | None, window_s: float
+) -> int:
+    """`peak_crs_grade` of the observations' marks: (time, `crs_sign_of`) of those that point
+    to a sign (level > 0), in any order (sorted here, in place)."""
+    marks.sort()
     counts = [0] * 5  # marks in the window by level (1 = fever)
     treated = [0] * 5  # hypotension and hypoxia marks at or after the first treatment
     peak, start = 0, 0
@@ -160,6 +170,17 @@ def peak_crs_grade(
             treated[old_level] -= anti_cytokine_from is not None and anti_cytokine_from <= old_t
             start += 1
         fever = counts[1] > 0
-        organ = max((g for g in (4, 3, 2) if (counts if fever else treated)[g]), default=0)
-        peak = max(peak, crs_grade(CrsSigns(fever, after, organ, 0)))
+        signs = counts if fever else treated
+        organ = 4 if signs[4] else 3 if signs[3] else 2 if signs[2] else 0  # the worst one
+        peak = max(peak, _CRS_GRADE[fever, after, organ])
     return peak
+
+
+# `crs_grade` of every (fever, treated, worst organ grade) the window walk meets: a look-up
+# per mark instead of a CrsSigns and a call.
+_CRS_GRADE = {
+    (fever, treated, organ): crs_grade(CrsSigns(fever, treated, organ, 0))
+    for fever in (False, True)
+    for treated in (False, True)
+    for organ in (0, 2, 3, 4)
+}

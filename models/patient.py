@@ -78,13 +78,14 @@ class PatientRecord:
             return False
         self.seen.add(key)
         self.arrivals += 1
-        at = epoch(event.occurred_at)
+        at = event.occurred_at.timestamp()  # `epoch`, without a call per event
         self.event_times.append(at)
         if isinstance(event, Infusion):
             self.infusions.append(at)
         elif isinstance(event, Lab):
-            if event.analyte.value in STORED_ANALYTES:
-                self.labs.setdefault(event.analyte.value, []).append((at, event.value))
+            analyte = str(event.analyte)  # a StrEnum's value (its `.value` is a slow property)
+            if analyte in STORED_ANALYTES:
+                self.labs.setdefault(analyte, []).append((at, event.value))
         elif isinstance(event, AdverseEvent):
             self.adverse_events.setdefault(event.ae_id, []).append(_report(event, self.arrivals))
         elif isinstance(event, Disposition):
