@@ -259,8 +259,9 @@ def _traced_bytes(build) -> tuple[object, int]:
 def state_per_patient(lines: list[bytes]) -> tuple[int, float, float, float]:
     """Patients, and per patient: stored bytes, plain JSON bytes, PatientRecord objects.
 
-    The table and its changelog hold the stored bytes; the worker also keeps the parsed
-    PatientRecord of every patient it reads (streams/worker/tables.py), measured as built from them.
+    The table and its changelog hold the stored bytes; a parsed PatientRecord (measured as
+    built from them) is what applying events or a reader costs while it is held; the worker
+    keeps the bytes and small summaries, not parsed records (streams/worker/tables.py).
     """
     records: dict[str, PatientRecord] = {}
     pipeline = Pipeline(records, RuleThresholds())
