@@ -90,12 +90,11 @@ class ApiClient:
             for s in family.samples
         }
 
-    def processed_total(self) -> float:
-        """Input messages the worker has processed, whatever their outcome."""
+    def processed_total(self, metric: str = "cartwatch_events_processed_total") -> float:
+        """Input messages the worker has processed (at checkpoints; or `metric`, e.g.
+        `cartwatch_events_applied_total`), whatever their outcome."""
         try:
             samples = self.metric_samples()
         except OSError:
             return 0.0
-        return sum(
-            v for (name, _), v in samples.items() if name == "cartwatch_events_processed_total"
-        )
+        return sum(v for (name, _), v in samples.items() if name == metric)

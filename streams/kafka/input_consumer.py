@@ -12,10 +12,11 @@ waits for the next records, then `batch_within_s` for a few more. Each batch is 
 at once and its alerts and dead letters published (`Sink.apply`), so an alert waits for
 no checkpoint. A checkpoint (`Sink.checkpoint`, then the commit) writes what the batches
 since the last one changed: the database rows, then each touched patient's record once;
-only then are the input offsets committed. It comes when no more records are ready (an
-idle or keeping-up worker checkpoints every batch), or under a backlog after
-`checkpoint_events` records or `checkpoint_interval_s`, whichever first: a patient touched
-by many batches of a backlog is written once per checkpoint, not once per batch. A crash
+only then are the input offsets committed. It comes when the partitions read are read to
+their high watermarks and no more records are ready (an idle or keeping-up worker
+checkpoints every batch), or under a backlog after `checkpoint_events` records or
+`checkpoint_interval_s`, whichever first: a patient touched by many batches of a backlog
+is written once per checkpoint, not once per batch. A crash
 anywhere before the commit re-reads from the last commit: `event_id` and `alert_id` make
 the writes idempotent (streams/worker/batch.py has the order that loses nothing).
 
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 0.5
 # The longest one `getmany` waits for records before the loop looks at `should_stop`.
 IDLE_POLL_MS = 250
+# Behind the high watermark with records applied: how long to wait for the next fetch
+# before the checkpoint is taken anyway.
+BACKLOG_WAIT_MS = 100
 
 
 def input_group(topic_prefix: str) -> str:
@@ -193,9 +197,13 @@ class InputConsumer(Service):
     async def _step(self) -> None:
         if not self.ready and self.assignment():
             await self._after_assignment()
-        # With records applied and not committed, only what is ready now: none ready, the
-        # checkpoint comes at once.
-        batch = await self._next_batch(0 if self.pending.records else IDLE_POLL_MS)
+        # With records applied and not committed: caught up, only what is ready now (none
+        # ready, the checkpoint comes at once); behind, the next fetch.
+        if not self.pending.records:
+            timeout = IDLE_POLL_MS
+        else:
+            timeout = 0 if self._caught_up() else BACKLOG_WAIT_MS
+        batch = await self._next_batch(timeout)
         if batch and not await self._apply(batch):
             return
         pending = self.pending
@@ -205,6 +213,15 @@ class InputConsumer(Service):
             or time.monotonic() - pending.started >= self.checkpoint_interval_s
         ):
             await self._checkpoint()
+
+    def _caught_up(self) -> bool:
+        """Each partition read since the last commit is read to its high watermark (as the
+        last fetch gave it): nothing more is on the broker for it."""
+        for tp, last in self.pending.last.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None or last + 1 < highwater:
+                return False
+        return True
 
     async def _next_batch(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
         consumer = self.consumer

@@ -132,6 +132,7 @@ class BatchProcessor:
                 batch.raised += [(a, message) for a in trial.monitor.observe(record, handled.event)]
         await self._publish(batch)
         self.pending.extend(batch)
+        self.metrics.events_applied.inc(len(messages))
 
     async def checkpoint(self) -> None:
         """Write what the batches since the last checkpoint changed: their database rows,
@@ -143,7 +144,11 @@ class BatchProcessor:
         # on the broker by then (`tables.table_write`). The alert table's entries before
         # them (`apply`): a patient record that claims an alert is never on the broker
         # without the alert's entry (a crash between would skip it for good).
-        await send_all(self.trial.store.commit(batch.touched), self.embedded)
+        touched, writes = list(batch.touched.items()), []
+        for start in range(0, len(touched), MESSAGES_PER_TURN):  # encoded a few at a time
+            writes += self.trial.store.commit(dict(touched[start : start + MESSAGES_PER_TURN]))
+            await asyncio.sleep(0)
+        await send_all(writes, self.embedded)
         for (event_type, outcome), n in batch.outcomes.items():  # counted once stored
             self.metrics.events.labels(event_type, outcome).inc(n)
         self.pending = Batch()

@@ -35,6 +35,12 @@ class Metrics:
             ["type", "outcome"],
             registry=registry,
         )
+        self.events_applied = Counter(
+            "cartwatch_events_applied_total",
+            "Input messages applied by the core, counted per batch, before their checkpoint "
+            "(a batch read again after a failure counts again).",
+            registry=registry,
+        )
         self.alerts = Counter(
             "cartwatch_alerts_total",
             "Alerts raised, by rule and severity.",

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     # offsets committed) after this many events or this long, whichever first; otherwise
     # after every batch (streams/kafka/input_consumer.py).
     checkpoint_events: int = Field(default=50_000, ge=1)
-    checkpoint_interval_s: float = Field(default=1.0, gt=0)
+    checkpoint_interval_s: float = Field(default=5.0, gt=0)
     # Longest a consumer fetch waits on the broker for records. Unset: Faust's fixed 1,500 ms
     # (Apache Kafka answers as soon as records arrive), 10 ms on the embedded broker, which
     # holds a fetch for its whole wait (streams/kafka/faust_settings.py).
