@@ -20,8 +20,12 @@ is written once per checkpoint, not once per batch. A crash
 anywhere before the commit re-reads from the last commit: `event_id` and `alert_id` make
 the writes idempotent (streams/worker/batch.py has the order that loses nothing).
 
-Rebalances: the revoke callback waits for the batch in hand, then takes the checkpoint
-(`lock`), so a partition never changes hands with events processed and not committed.
+Rebalances: the revoke callback waits for the batch being applied, then takes the
+checkpoint (`lock`), so a partition never changes hands with events applied and not
+committed. Fetches run outside the lock (from the start of a rebalance aiokafka's
+`getmany` waits for the new assignment); a batch fetched before a rebalance is dropped
+where the rebalance started its partition again at the committed offset (`_current`), and
+fetched again where the worker cannot apply it yet (`_seek_back`).
 After an assignment, and before the next batch, `on_assigned`
 brings the worker's state up to date (the tables read to their changelogs' ends: the
 previous owner committed only what its records hold). When a batch or a checkpoint fails
@@ -40,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
 log = logging.getLogger(__name__)
@@ -130,8 +134,9 @@ class InputConsumer(Service):
         self.checkpoint_interval_s = checkpoint_interval_s
         self.pending = Checkpoint()  # applied since the last commit
         self.consumer: AIOKafkaConsumer | None = None
-        self.lock = asyncio.Lock()  # a batch from processing to commit; a revocation
+        self.lock = asyncio.Lock()  # a batch applied and checkpointed; a revocation
         self.generation = 0  # counts assignments (`_after_assignment` spans none)
+        self.assigned = False  # between an assignment and the next revocation
         self.ready = False  # assigned, and `on_assigned` done since
         self.committed: dict[TopicPartition, int] = {}  # next offset, per owned partition
         self.failed_batches = 0  # batches or checkpoints that failed and were read again
@@ -183,36 +188,67 @@ class InputConsumer(Service):
 
     async def _run(self) -> None:
         while True:
-            # Fetched, applied, and checkpointed when due, under the lock: a revocation
-            # waits for it (the lock is fair: a waiting revocation goes before the next
-            # batch), so no batch straddles a rebalance.
-            async with self.lock:
-                try:
-                    await self._step()
-                except Exception as exc:  # the broker away, say: never a dead input path
-                    log.warning("input path: %s: %s; again in %.1f s", type(exc).__name__,
-                                exc, RETRY_AFTER_S)  # fmt: skip
-                    await asyncio.sleep(RETRY_AFTER_S)
+            try:
+                await self._step()
+            except Exception as exc:  # the broker away, say: never a dead input path
+                log.warning("input path: %s: %s; again in %.1f s", type(exc).__name__, exc,
+                            RETRY_AFTER_S)  # fmt: skip
+                await asyncio.sleep(RETRY_AFTER_S)
 
     async def _step(self) -> None:
-        if not self.ready and self.assignment():
-            await self._after_assignment()
         # With records applied and not committed: caught up, only what is ready now (none
         # ready, the checkpoint comes at once); behind, the next fetch.
         if not self.pending.records:
             timeout = IDLE_POLL_MS
         else:
             timeout = 0 if self._caught_up() else BACKLOG_WAIT_MS
+        # Fetched outside the lock: from the start of a rebalance `getmany` waits for the
+        # new assignment, which waits for the revocation, which takes the lock.
         batch = await self._next_batch(timeout)
-        if batch and not await self._apply(batch):
-            return
-        pending = self.pending
-        if pending.records and (
-            not batch
-            or pending.records >= self.checkpoint_events
-            or time.monotonic() - pending.started >= self.checkpoint_interval_s
-        ):
-            await self._checkpoint()
+        # Applied, and checkpointed when due, under the lock: a revocation waits for it (the
+        # lock is fair: a waiting revocation goes before the next batch).
+        async with self.lock:
+            batch = await self._current(batch)
+            try:
+                if self.assigned and not self.ready:
+                    await self._after_assignment()
+            finally:
+                if not self.ready:  # not owned yet, or not caught up: fetched again
+                    self._seek_back(batch)
+            if not self.ready:
+                return
+            if batch and not await self._apply(batch):
+                return
+            pending = self.pending
+            if pending.records and (
+                not batch
+                or pending.records >= self.checkpoint_events
+                or time.monotonic() - pending.started >= self.checkpoint_interval_s
+            ):
+                await self._checkpoint()
+
+    async def _current(
+        self, batch: dict[TopicPartition, list[Any]]
+    ) -> dict[TopicPartition, list[Any]]:
+        """The partitions of `batch` whose records are the last the consumer handed out: a
+        rebalance since the fetch starts a partition again at its committed offset (its
+        position is then behind the batch's end), or took it away."""
+        current = {}
+        for tp, records in batch.items():
+            if not records:
+                continue
+            try:
+                position = await self.consumer.position(tp)
+            except IllegalStateError:  # no longer assigned
+                continue
+            if position > records[-1].offset:
+                current[tp] = records
+        return current
+
+    def _seek_back(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Hand these partitions' records out again (fetched, not applied)."""
+        for tp, records in batch.items():
+            self.consumer.seek(tp, records[0].offset)
 
     def _caught_up(self) -> bool:
         """Each partition read since the last commit is read to its high watermark (as the
@@ -302,12 +338,13 @@ class InputConsumer(Service):
             # forgets it: the next owner reads it again).
             await self._checkpoint()
             self.generation += 1
-            self.ready = False
+            self.assigned = self.ready = False
             self.committed = {}
             await self.on_revoked()
 
     def partitions_assigned(self) -> None:
         self.generation += 1
+        self.assigned = True
         self.ready = False  # `on_assigned` runs before the next batch
 
 

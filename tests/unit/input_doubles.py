@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 
 from cartwatch.streams.kafka.input_consumer import InputConsumer
 
@@ -33,6 +34,9 @@ class Consumer:
         self.log: list[tuple] = []  # ("commit", offsets), ("seek", tp, offset)
         self.listener = None
         self.high: dict[TopicPartition, int] = {}  # high watermarks; 0: nothing more
+        self.positions: dict[TopicPartition, int] = {}  # next offset handed out
+        self.settled = asyncio.Event()  # no rebalance in progress (aiokafka's reassignment)
+        self.settled.set()
 
     def subscribe(self, topics, listener) -> None:
         self.listener = listener
@@ -43,15 +47,29 @@ class Consumer:
         self.log.append(("stop",))
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict:
-        if not timeout_ms:  # what is there now
-            return {} if self.batches.empty() else self.batches.get_nowait()
-        try:
-            return await asyncio.wait_for(self.batches.get(), timeout_ms / 1000)
-        except TimeoutError:
+        await self.settled.wait()  # as aiokafka: no timeout while a rebalance is on
+        if not self.owned:
+            await asyncio.sleep(timeout_ms / 1000)
             return {}
+        if not timeout_ms:  # what is there now
+            batch = {} if self.batches.empty() else self.batches.get_nowait()
+        else:
+            try:
+                batch = await asyncio.wait_for(self.batches.get(), timeout_ms / 1000)
+            except TimeoutError:
+                batch = {}
+        for tp, records in batch.items():
+            self.positions[tp] = records[-1].offset + 1
+        return batch
+
+    async def position(self, tp) -> int:
+        if tp not in self.owned:
+            raise IllegalStateError(f"{tp} is not assigned")
+        return self.positions.get(tp, self.stored.get(tp, 0))
 
     def seek(self, tp, offset) -> None:
         self.log.append(("seek", tp, offset))
+        self.positions[tp] = offset
 
     async def commit(self, offsets) -> None:
         self.log.append(("commit", dict(offsets)))
@@ -73,9 +91,15 @@ class Consumer:
         return set()
 
     async def assign(self, *tps: TopicPartition) -> None:
-        """A rebalance as aiokafka runs it: the revocation, then the assignment."""
+        """A rebalance as aiokafka runs it: fetches wait from its start; the revocation;
+        the new assignment, every partition from its committed offset; fetches go on (they
+        may resume before the assignment callback runs); the callback."""
+        self.settled.clear()
         await self.listener.on_partitions_revoked(set(self.owned))
         self.owned = set(tps)
+        self.positions = {tp: self.stored.get(tp, 0) for tp in tps}
+        self.settled.set()
+        await asyncio.sleep(0)
         await self.listener.on_partitions_assigned(set(tps))
 
 

@@ -277,3 +277,47 @@ def test_behind_the_high_watermark_an_empty_fetch_waits_for_the_next_one():
     service, consumer = asyncio.run(scenario())
     assert commits(consumer) == [{LABS0: 4}]  # one checkpoint for both batches
     assert service.kinds()[2:] == ["process", "process", "checkpoint"]
+
+
+def test_a_rebalance_that_begins_while_records_arrive_completes():
+    # aiokafka's getmany waits for the new assignment from the start of a rebalance, and the
+    # assignment waits for the revocation: a fetch under the revocation's lock never ended
+    async def scenario() -> tuple[Service, Consumer]:
+        consumer = Consumer()
+        service = Service(consumer)
+        await service.inputs.on_start()
+        await consumer.assign(LABS0)
+        await settle(lambda: service.inputs.ready)
+        rebalance = asyncio.ensure_future(consumer.assign(LABS0, LABS1))
+        await consumer.batches.put({LABS1: records(LABS1, 0, 1)})  # the new assignment's
+        await asyncio.wait_for(rebalance, 1.0)
+        await settle(lambda: commits(consumer))
+        await service.inputs.on_stop()
+        return service, consumer
+
+    service, consumer = asyncio.run(scenario())
+    assert commits(consumer) == [{LABS1: 2}]
+    # each assignment's state before a batch of it
+    assert service.kinds()[-4:] == ["revoked", "assigned", "process", "checkpoint"]
+
+
+def test_records_fetched_before_a_rebalance_are_read_again_from_the_commit():
+    async def scenario() -> tuple[Service, Consumer]:
+        consumer = Consumer({LABS0: 3})
+        service = Service(consumer, within=0.05)
+        await service.inputs.on_start()
+        await consumer.assign(LABS0)
+        await settle(lambda: service.inputs.ready)
+        await consumer.batches.put({LABS0: records(LABS0, 3, 4)})
+        await asyncio.sleep(0.01)  # fetched; the consumer gathers a few more meanwhile
+        await consumer.assign(LABS0)  # the partition starts again at its commit, 3
+        await settle(lambda: service.inputs.ready and consumer.batches.empty())
+        assert "process" not in service.kinds()  # the batch from before was dropped
+        await consumer.batches.put({LABS0: records(LABS0, 3, 4)})
+        await settle(lambda: commits(consumer))
+        await service.inputs.on_stop()
+        return service, consumer
+
+    service, consumer = asyncio.run(scenario())
+    assert commits(consumer) == [{LABS0: 5}]
+    assert [c for c in service.calls if c[0] == "process"] == [("process", [(0, 3), (0, 4)])]
