@@ -232,14 +232,16 @@ class InputConsumer(Service):
     ) -> dict[TopicPartition, list[Any]]:
         """The partitions of `batch` whose records are the last the consumer handed out: a
         rebalance since the fetch starts a partition again at its committed offset (its
-        position is then behind the batch's end), or took it away."""
+        position is then behind the batch's end, or being reset), or took it away. A
+        partition whose position the consumer holds answers at once; only one being reset
+        waits, and may fail: not current either way."""
         current = {}
         for tp, records in batch.items():
             if not records:
                 continue
             try:
                 position = await self.consumer.position(tp)
-            except IllegalStateError:  # no longer assigned
+            except (IllegalStateError, KafkaError):  # no longer assigned, or being reset
                 continue
             if position > records[-1].offset:
                 current[tp] = records
