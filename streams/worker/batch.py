@@ -157,7 +157,7 @@ class BatchProcessor:
         """Forget what the batches since the last checkpoint applied: their events are read
         again (a batch or a checkpoint failed)."""
         self.pending = Batch()
-        self.trial.store.begin_batch()
+        self.trial.store.discard_pending()
         self.trial.invalidate()
 
     async def _publish(self, batch: Batch) -> None:

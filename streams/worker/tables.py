@@ -65,12 +65,12 @@ class TableRecords(MutableMapping[str, PatientRecord]):
     A global table also reads back its own changelog, so for a moment it can hold an
     older version of a record this worker wrote since. The records this worker wrote are
     therefore kept in `owned` (as the bytes written, the very object the table was given)
-    and win over the table until the next rebalance (when partitions may move and recovery
-    brings the table up to date). Only the bytes are held per patient: a record is parsed
+    and win over the table until the input partitions are revoked (the next assignment reads
+    the table to its changelog's end first). Only the bytes are held per patient: a record is parsed
     when read, and the last `cache_size` parsed for reading are kept (`read`, `all`) until
-    their key holds other bytes. Writes wait in `pending` until `commit`, which the agent
-    calls once the alerts they caused are acknowledged; a committed record is `owned` once
-    the broker has it.
+    their key holds other bytes. Writes wait in `pending` until `commit`, which the
+    checkpoint calls once the alerts they caused are acknowledged; a committed record is
+    `owned` once the broker has it.
     """
 
     def __init__(self, table: faust.Table, cache_size: int = PARSED_CACHE_SIZE) -> None:
@@ -101,8 +101,8 @@ class TableRecords(MutableMapping[str, PatientRecord]):
             yield key, (self.stored(key) if key in owned else data)
 
     def __getitem__(self, key: str) -> PatientRecord:
-        """The record to apply events to: a copy, so a batch that never commits (cancelled by
-        a rebalance, a crash in the agent) leaves nothing behind that claims its events."""
+        """The record to apply events to: a copy, so batches that never reach their checkpoint
+        (a failed send, a crash) leave nothing behind that claims their events."""
         if key in self.pending:
             return self.pending[key]
         data = self.stored(key)
@@ -110,8 +110,9 @@ class TableRecords(MutableMapping[str, PatientRecord]):
             raise KeyError(key)
         return decode_record(data)
 
-    def begin_batch(self) -> None:
-        """Forget what an unfinished batch applied; its events will be delivered again."""
+    def discard_pending(self) -> None:
+        """Forget what the batches since the last checkpoint applied; their events will be
+        delivered again."""
         self.pending.clear()
 
     def read(self, key: str) -> PatientRecord | None:
